@@ -1,0 +1,280 @@
+"""A Python client for a notebook room: read and edit cells, and wait for changes.
+
+    async with RoomClient("http://127.0.0.1:8888/", "demo.ipynb", token=token) as room:
+        cell_id = room.cell_ids()[0]
+        room.insert_text(cell_id, 0, "print('hi')\\n")
+        await room.wait_for(lambda r: r.source(cell_id).startswith("print"))
+
+Indexes into cell text are Python string indexes (code points); the client converts
+them to the UTF-8 offsets pycrdt uses.
+
+The client keeps its replica across `disconnect()` and `connect()`: edits made while
+offline are merged when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from .protocol import (
+    MessageKind,
+    create_awareness_message,
+    create_sync_message,
+    create_sync_step2_message,
+    create_update_message,
+    parse_message,
+)
+from .text_offsets import utf8_offset
+
+ROOM_ENDPOINT = "api/crdtsync/room/"
+
+
+class RoomClient:
+    def __init__(
+        self,
+        server_url: str,
+        path: str,
+        token: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        max_message_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        self.url = room_url(server_url, path)
+        self.path = path
+        self.doc = Doc()
+        self.notebook = YNotebook(self.doc)
+        self.awareness = Awareness(self.doc)
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._headers = dict(headers or {})
+        if token:
+            self._headers["Authorization"] = f"token {token}"
+        self._max_message_bytes = max_message_bytes
+        self._connection: WebSocketClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._synced = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._applying_remote = False
+        self._subscription = self.doc.observe(self._on_transaction)
+        self._awareness_subscription = self.awareness.observe(self._on_awareness)
+
+    # -- connection ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> RoomClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None
+
+    async def connect(self, timeout: float = 30.0) -> None:
+        """Open the websocket and wait until this replica and the room's are in sync."""
+        if self._connection is not None:
+            raise RuntimeError("already connected")
+        self._synced.clear()
+        self.close_code = self.close_reason = None
+        request = HTTPRequest(self.url, headers=self._headers, request_timeout=timeout)
+        self._connection = await websocket_connect(
+            request, max_message_size=self._max_message_bytes
+        )
+        self._reader = asyncio.ensure_future(self._read(self._connection))
+        self._send(create_sync_message(self.doc))
+        state = self.awareness.get_local_state()
+        if state:
+            self._send_awareness()
+        await self.wait_synced(timeout)
+
+    async def wait_synced(self, timeout: float = 30.0) -> None:
+        synced = asyncio.ensure_future(self._synced.wait())
+        assert self._reader is not None
+        done, _ = await asyncio.wait(
+            {synced, self._reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if synced not in done:
+            synced.cancel()
+            raise ConnectionError(
+                f"room {self.path!r} did not sync (closed with {self.close_code} "
+                f"{self.close_reason!r})"
+            )
+
+    async def disconnect(self) -> None:
+        """Close the websocket; the replica stays, and edits go on offline."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self._reader.cancel()
+            self._reader = None
+
+    async def _read(self, connection: WebSocketClientConnection) -> None:
+        while True:
+            frame = await connection.read_message()
+            if frame is None:
+                self.close_code = connection.close_code
+                self.close_reason = connection.close_reason
+                if self._connection is connection:
+                    self._connection = None
+                self._changed.set()
+                return
+            if isinstance(frame, bytes):
+                self._receive(frame)
+
+    def _receive(self, frame: bytes) -> None:
+        message = parse_message(frame)
+        if message.kind is MessageKind.SYNC_STEP1:
+            self._send(create_sync_step2_message(self.doc.get_update(message.payload)))
+        elif message.kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
+            self._applying_remote = True
+            try:
+                self.doc.apply_update(message.payload)
+            finally:
+                self._applying_remote = False
+            if message.kind is MessageKind.SYNC_STEP2:
+                self._synced.set()
+        elif message.kind is MessageKind.AWARENESS:
+            self.awareness.apply_awareness_update(message.payload, origin="remote")
+            self._changed.set()
+
+    def _send(self, frame: bytes) -> None:
+        if self._connection is None:
+            return
+        try:
+            future = self._connection.write_message(frame, binary=True)
+        except Exception:
+            return  # closed: a reconnect re-syncs whatever did not get through
+        future.add_done_callback(_ignore_result)
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        self._changed.set()
+        if not self._applying_remote:
+            self._send(create_update_message(event.update))
+
+    def _on_awareness(self, topic: str, changes: tuple[dict[str, Any], Any]) -> None:
+        if topic == "update" and changes[1] == "local":
+            self._send_awareness()
+
+    def _send_awareness(self) -> None:
+        update = self.awareness.encode_awareness_update([self.awareness.client_id])
+        self._send(create_awareness_message(update))
+
+    def send_raw(self, frame: bytes | str) -> None:
+        """Send a frame as is (for testing how the server treats bad input)."""
+        assert self._connection is not None
+        self._connection.write_message(frame, binary=isinstance(frame, bytes))
+
+    # -- waiting -------------------------------------------------------------------------
+
+    async def wait_for(
+        self, predicate: Callable[[RoomClient], bool], timeout: float = 10.0
+    ) -> None:
+        """Wait until `predicate(self)` is true, re-checking after every change."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout} s in {self.path!r}")
+            self._changed.clear()
+            if predicate(self):
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_closed(self, timeout: float = 10.0) -> None:
+        """Wait until the server closes the connection."""
+        if self._reader is not None:
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def cells(self) -> list[dict[str, Any]]:
+        return [self.notebook.get_cell(i) for i in range(self.notebook.cell_number)]
+
+    def cell_ids(self) -> list[str]:
+        return [str(cell["id"]) for cell in self.notebook.ycells]
+
+    def source(self, cell_id: str) -> str:
+        return str(self._ycell(cell_id)["source"])
+
+    def content(self) -> dict[str, Any]:
+        return self.notebook.get()
+
+    def _ycell(self, cell_id: str) -> Map:
+        for ycell in self.notebook.ycells:
+            if ycell.get("id") == cell_id:
+                return ycell
+        raise KeyError(f"no cell with id {cell_id!r}")
+
+    # -- editing -------------------------------------------------------------------------
+
+    def insert_text(self, cell_id: str, index: int, text: str) -> None:
+        source: Text = self._ycell(cell_id)["source"]
+        source.insert(utf8_offset(str(source), index), text)
+
+    def delete_text(self, cell_id: str, index: int, length: int) -> None:
+        source: Text = self._ycell(cell_id)["source"]
+        current = str(source)
+        start = utf8_offset(current, index)
+        end = utf8_offset(current, index + length)
+        del source[start:end]
+
+    def set_source(self, cell_id: str, text: str) -> None:
+        source: Text = self._ycell(cell_id)["source"]
+        with self.doc.transaction():
+            source.clear()
+            source.insert(0, text)
+
+    def add_cell(self, source: str = "", cell_type: str = "code", index: int | None = None) -> str:
+        cell: dict[str, Any] = {
+            "id": uuid.uuid4().hex[:8],
+            "cell_type": cell_type,
+            "source": source,
+            "metadata": {},
+        }
+        if cell_type == "code":
+            cell.update(outputs=[], execution_count=None)
+        ycell = self.notebook.create_ycell(cell)
+        cells = self.notebook.ycells
+        cells.insert(len(cells) if index is None else index, ycell)
+        return str(cell["id"])
+
+    def delete_cell(self, cell_id: str) -> None:
+        for i, ycell in enumerate(self.notebook.ycells):
+            if ycell.get("id") == cell_id:
+                del self.notebook.ycells[i]
+                return
+        raise KeyError(f"no cell with id {cell_id!r}")
+
+    def set_awareness(self, state: dict[str, Any] | None) -> None:
+        self.awareness.set_local_state(state)
+
+
+def room_url(server_url: str, path: str) -> str:
+    """The websocket URL of a notebook's room, from the server's http(s) URL."""
+    base = server_url if server_url.endswith("/") else server_url + "/"
+    if base.startswith("http"):
+        base = "ws" + base[len("http") :]
+    return base + ROOM_ENDPOINT + quote(path.strip("/"), safe="/")
+
+
+def _ignore_result(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

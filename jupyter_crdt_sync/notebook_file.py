@@ -1,0 +1,195 @@
+"""The .ipynb file behind a room: finding it, reading it, and writing the room back to it.
+
+All file access goes through jupyter_server's contents manager, so its path rules,
+checkpoints, save hooks and permissions apply exactly as for a save from JupyterLab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import posixpath
+from datetime import datetime, timezone
+from logging import Logger
+from typing import Any
+
+import nbformat
+from jupyter_core.utils import ensure_async
+from jupyter_server.services.contents.manager import ContentsManager
+from jupyter_ydoc import YNotebook
+from tornado.web import HTTPError
+
+# What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
+# back, it would change a file that nobody edited.
+_PLACEHOLDER_METADATA = {
+    "kernelspec": {"name": "", "display_name": ""},
+    "language_info": {"name": ""},
+}
+
+
+def normalize_path(raw_path: str) -> str:
+    """The API path of a notebook, relative to the server root; HTTP 404 if it escapes it."""
+    path = raw_path.replace("\\", "/").strip("/")
+    normalized = posixpath.normpath(path) if path else ""
+    if not normalized or normalized == "." or normalized.startswith("../") or normalized == "..":
+        raise HTTPError(404, f"No notebook at {raw_path!r}")
+    return normalized
+
+
+async def check_notebook(contents_manager: ContentsManager, path: str) -> None:
+    """Raise 404 for a missing file and 400 for something that is not a notebook."""
+    if not await ensure_async(contents_manager.file_exists(path)):
+        if await ensure_async(contents_manager.dir_exists(path)):
+            raise HTTPError(400, f"{path!r} is a directory, not a notebook")
+        raise HTTPError(404, f"No notebook at {path!r}")
+    if not path.endswith(".ipynb"):
+        raise HTTPError(400, f"{path!r} is not a notebook (.ipynb) file")
+
+
+async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[str, Any]:
+    """The notebook's content as a plain dict, as nbformat reads it; 400 if unreadable."""
+    await check_notebook(contents_manager, path)
+    model = await ensure_async(contents_manager.get(path, content=True, type="notebook"))
+    content = model.get("content")
+    if not isinstance(content, dict) or content.get("nbformat") != 4:
+        raise HTTPError(400, f"{path!r} is not an nbformat 4 notebook")
+    return _plain(content)
+
+
+def _plain(value: Any) -> Any:
+    """NotebookNode trees as builtin dicts and lists, so comparisons are cheap and exact."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+class FileWriter:
+    """Writes one room's notebook back to its file, debounced, and at close.
+
+    A change waits `delay` seconds of quiet, but never more than `max_delay` seconds in
+    total, so continuous typing still reaches the disk every few seconds.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        notebook: YNotebook,
+        contents_manager: ContentsManager,
+        *,
+        delay: float,
+        max_delay: float,
+        log: Logger,
+        loaded_content: dict[str, Any],
+    ) -> None:
+        self.path = path
+        self.last_saved: datetime | None = None
+        self.last_error: str | None = None
+        self.saves = 0
+        self._notebook = notebook
+        self._contents_manager = contents_manager
+        self._delay = delay
+        self._max_delay = max(max_delay, delay)
+        self._log = log
+        self._metadata_absent = {
+            key: value
+            for key, value in _PLACEHOLDER_METADATA.items()
+            if key not in loaded_content.get("metadata", {})
+        }
+        self._last_written = loaded_content
+        self._dirty = False
+        self._changed = asyncio.Event()
+        self._save_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("FileWriter already started")
+        self._task = asyncio.ensure_future(self._run())
+
+    def mark_changed(self) -> None:
+        """Called on every document change: cheap, no I/O."""
+        self._dirty = True
+        self._changed.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._changed.wait()
+            deadline = loop.time() + self._max_delay
+            while True:
+                self._changed.clear()
+                quiet = min(self._delay, deadline - loop.time())
+                if quiet <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._changed.wait(), quiet)
+                except asyncio.TimeoutError:
+                    break
+            self._changed.clear()
+            if not await self.save():
+                # Try again later rather than at the next keystroke.
+                await asyncio.sleep(self._max_delay)
+                if self._dirty:
+                    self._changed.set()
+
+    async def save(self) -> bool:
+        """Write the document to the file if it differs from what was last written."""
+        async with self._save_lock:
+            if not self._dirty:
+                return True
+            self._dirty = False
+            content = await self._notebook.aget()
+            self._drop_placeholders(content)
+            if content == self._last_written:
+                return True
+            try:
+                notebook = nbformat.from_dict(copy.deepcopy(content))
+                nbformat.validate(notebook)
+            except nbformat.ValidationError as exc:
+                self._dirty = True
+                self._report_error(f"the document is not a valid notebook: {exc.message}")
+                return False
+            model = {"type": "notebook", "format": "json", "content": notebook}
+            try:
+                await ensure_async(self._contents_manager.save(model, self.path))
+            except (HTTPError, OSError) as exc:
+                self._dirty = True
+                self._report_error(f"could not write {self.path!r}: {exc}")
+                return False
+            self._last_written = content
+            self.last_saved = datetime.now(timezone.utc)
+            self.saves += 1
+            if self.last_error is not None:
+                self._log.info("[persist] %r written again after an error", self.path)
+            self.last_error = None
+            self._log.debug("[persist] wrote %r", self.path)
+            return True
+
+    def _drop_placeholders(self, content: dict[str, Any]) -> None:
+        metadata = content.get("metadata", {})
+        for key, placeholder in self._metadata_absent.items():
+            if metadata.get(key) == placeholder:
+                del metadata[key]
+
+    def _report_error(self, message: str) -> None:
+        # Log a failure once, not at every retry.
+        if message != self.last_error:
+            self._log.error("[persist] %s", message)
+        self.last_error = message
+
+    async def close(self) -> None:
+        """Stop the debounce loop and write any pending change."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.save()

@@ -1,0 +1,122 @@
+"""One connected window: its permissions and a bounded queue of frames waiting to be sent.
+
+The room never waits on a peer. It hands frames to `Peer.send`, which only appends to a
+queue; a per-peer task drains the queue into the transport. A peer whose queue grows past
+its byte budget (it stopped reading, or its network is too slow) is disconnected so it
+cannot stall the others; it may rejoin and catch up through the sync protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Awaitable
+from logging import Logger
+from typing import Protocol
+
+# Close codes, from RFC 6455 and the 4000-4999 range kept for applications.
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_ROOM_CLOSED = 4001
+
+_peer_numbers = itertools.count(1)
+
+
+class Transport(Protocol):
+    """What a peer needs from its connection; the websocket handler provides it."""
+
+    def write(self, frame: bytes) -> Awaitable[None]:
+        """Queue a binary frame; the awaitable resolves once it has been flushed."""
+        ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class Peer:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        can_write: bool,
+        max_pending_bytes: int,
+        log: Logger,
+        user: str = "",
+    ) -> None:
+        self.id = next(_peer_numbers)
+        self.user = user
+        self.can_write = can_write
+        self.awareness_client_ids: set[int] = set()
+        self.refused_update_logged = False
+        self._transport = transport
+        self._max_pending_bytes = max_pending_bytes
+        self._log = log
+        self._pending: deque[bytes] = deque()
+        self._pending_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._sender = asyncio.ensure_future(self._drain())
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.id} {self.user or 'anonymous'}>"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame without waiting; disconnect the peer if it is too far behind."""
+        if self._closed:
+            return
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        if self._pending_bytes > self._max_pending_bytes:
+            self._log.warning(
+                "[sync] %r fell %d bytes behind (limit %d); disconnecting it",
+                self,
+                self._pending_bytes,
+                self._max_pending_bytes,
+            )
+            self.close(CLOSE_TRY_AGAIN_LATER, "peer fell too far behind; reconnect to catch up")
+            return
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._wakeup.set()
+        self._transport.close(code, reason)
+
+    def connection_lost(self) -> None:
+        """The transport is gone: drop what is queued and stop the sender task."""
+        self._closed = True
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._sender.cancel()
+
+    async def _drain(self) -> None:
+        while not self._closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if not self._pending:
+                continue
+            batch = list(self._pending)
+            self._pending.clear()
+            # Writes are ordered; waiting for all of them gives back-pressure without
+            # a round trip per frame.
+            writes = [self._transport.write(frame) for frame in batch]
+            results = await asyncio.gather(*writes, return_exceptions=True)
+            self._pending_bytes -= sum(len(frame) for frame in batch)
+            if any(isinstance(result, BaseException) for result in results):
+                self._closed = True
+                return

@@ -1,0 +1,163 @@
+"""A room: one shared notebook document, the awareness of its peers, and the sync protocol.
+
+The room knows nothing about tornado or files. Frames come in through `receive`; document
+changes, whoever made them (a peer, the file writer, later the kernel actor), are encoded
+once in the document observer and queued to every peer but their origin, then handed to
+the change listeners (the file writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from logging import Logger
+from typing import Any
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Awareness, Doc, Map, TransactionEvent
+
+from .peer import Peer
+from .protocol import (
+    MessageKind,
+    ProtocolError,
+    create_awareness_message,
+    create_sync_message,
+    create_sync_step2_message,
+    create_update_message,
+    parse_awareness_update,
+    parse_message,
+)
+
+ChangeListener = Callable[[], None]
+
+_ORIGIN_SERVER = object()
+
+
+class Room:
+    def __init__(self, path: str, *, log: Logger) -> None:
+        self.path = path
+        self.doc: Doc = Doc()
+        self.notebook = YNotebook(self.doc)
+        self.widgets = self.doc.get("widgets", type=Map)
+        self.awareness = Awareness(self.doc)
+        # The server is not a collaborator: it keeps no awareness state of its own.
+        self.awareness.set_local_state(None)
+        self.peers: set[Peer] = set()
+        self.closed = asyncio.Event()
+        self.closing = False
+        self._log = log
+        self._change_listeners: list[ChangeListener] = []
+        self._origin: object = _ORIGIN_SERVER
+        self._subscription = self.doc.observe(self._on_transaction)
+
+    def __repr__(self) -> str:
+        return f"<Room {self.path!r} peers={len(self.peers)}>"
+
+    # -- document ------------------------------------------------------------------------
+
+    def load(self, content: dict[str, Any]) -> None:
+        """Fill the empty document from a notebook; no peer has joined yet."""
+        self.notebook.set(content)
+
+    def on_change(self, listener: ChangeListener) -> None:
+        self._change_listeners.append(listener)
+
+    def _on_transaction(self, event: TransactionEvent) -> None:
+        # Called synchronously at commit: only queue frames and flag listeners here.
+        frame = create_update_message(event.update)
+        origin = self._origin
+        for peer in self.peers:
+            if peer is not origin:
+                peer.send(frame)
+        for listener in self._change_listeners:
+            listener()
+
+    def _apply_update(self, peer: Peer, update: bytes) -> None:
+        self._origin = peer
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise ProtocolError(f"update rejected by the CRDT: {exc}") from exc
+        finally:
+            self._origin = _ORIGIN_SERVER
+
+    # -- peers ---------------------------------------------------------------------------
+
+    def add_peer(self, peer: Peer) -> None:
+        """Join a peer: the server speaks first with its sync step 1, then awareness."""
+        if self.closing:
+            raise RuntimeError(f"room {self.path!r} is closing")
+        self.peers.add(peer)
+        peer.send(create_sync_message(self.doc))
+        if self.awareness.states:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send(create_awareness_message(update))
+        self._log.info("[room] %r joined %r (%d peers)", peer, self.path, len(self.peers))
+
+    def remove_peer(self, peer: Peer) -> None:
+        if peer not in self.peers:
+            return
+        self.peers.discard(peer)
+        gone = [cid for cid in peer.awareness_client_ids if cid in self.awareness.states]
+        if gone:
+            self.awareness.remove_awareness_states(gone, origin=peer)
+            # Removed states are announced as null states at the next clock.
+            update = self.awareness.encode_awareness_update(gone)
+            self._broadcast(create_awareness_message(update), exclude=peer)
+        self._log.info("[room] %r left %r (%d peers)", peer, self.path, len(self.peers))
+
+    def _broadcast(self, frame: bytes, exclude: Peer | None = None) -> None:
+        for other in self.peers:
+            if other is not exclude:
+                other.send(frame)
+
+    # -- incoming frames -----------------------------------------------------------------
+
+    def receive(self, peer: Peer, frame: bytes) -> None:
+        """Handle one frame from a peer; raises ProtocolError and changes nothing if bad."""
+        message = parse_message(frame)
+        kind = message.kind
+        if kind is MessageKind.SYNC_STEP1:
+            try:
+                missing = self.doc.get_update(message.payload)
+            except ValueError as exc:
+                raise ProtocolError(f"bad state vector: {exc}") from exc
+            peer.send(create_sync_step2_message(missing))
+        elif kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
+            if not peer.can_write:
+                if not peer.refused_update_logged:
+                    peer.refused_update_logged = True
+                    self._log.warning(
+                        "[sync] %r is read-only; its updates to %r are refused", peer, self.path
+                    )
+                return
+            if message.payload != b"\x00\x00":
+                self._apply_update(peer, message.payload)
+        elif kind is MessageKind.AWARENESS:
+            self._receive_awareness(peer, frame, message.payload)
+        elif kind is MessageKind.QUERY_AWARENESS:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            peer.send(create_awareness_message(update))
+
+    def _receive_awareness(self, peer: Peer, frame: bytes, update: bytes) -> None:
+        entries = parse_awareness_update(update)
+        for entry in entries:
+            if entry.state is None:
+                peer.awareness_client_ids.discard(entry.client_id)
+            else:
+                peer.awareness_client_ids.add(entry.client_id)
+        self.awareness.apply_awareness_update(update, origin=peer)
+        # Relay the frame as it came: encoded once, sent to all.
+        self._broadcast(frame, exclude=peer)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self, code: int, reason: str) -> None:
+        """Disconnect every peer and release the document."""
+        for peer in list(self.peers):
+            peer.close(code, reason)
+        self.peers.clear()
+        self._change_listeners.clear()
+        self.doc.unobserve(self._subscription)
+        self.closed.set()
+

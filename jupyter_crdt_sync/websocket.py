@@ -1,0 +1,125 @@
+"""The websocket endpoint of a room: authentication, then frames to and from the room."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .peer import CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, Peer
+from .protocol import ProtocolError
+from .room import Room
+from .rooms import RoomManager
+
+
+class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    auth_resource = "contents"
+
+    _path: str
+    _peer: Peer | None = None
+    _room: Room | None = None
+
+    @property
+    def room_manager(self) -> RoomManager:
+        return self.settings["crdtsync_room_manager"]
+
+    @property
+    def crdtsync_config(self) -> Any:
+        return self.settings["crdtsync_config"]
+
+    @property
+    def ping_interval(self) -> int:
+        # WebSocketMixin reads milliseconds; our setting is in seconds.
+        return int(self.crdtsync_config.ping_interval * 1000)
+
+    @property
+    def max_message_size(self) -> int:
+        return int(self.crdtsync_config.max_message_bytes)
+
+    @ws_authenticated
+    async def get(self, raw_path: str, *args: Any, **kwargs: Any) -> None:
+        # Every check happens before the upgrade: a refused peer gets an HTTP error and
+        # not a single byte of the document.
+        user = self.current_user
+        if not self.authorizer.is_authorized(self, user, "read", "contents"):
+            raise web.HTTPError(403, "reading notebooks is not permitted for this user")
+        self._can_write = self.authorizer.is_authorized(self, user, "write", "contents")
+        origin = self.request.headers.get("Origin") or self.request.headers.get(
+            "Sec-Websocket-Origin"
+        )
+        if origin is not None and not self.check_origin(origin):
+            raise web.HTTPError(403, "cross-origin websocket refused")
+        self._path = await self.room_manager.resolve(raw_path)
+        # Load now so that an unreadable notebook is an HTTP error, not a closed socket.
+        await self.room_manager.get(self._path)
+        await super().get(raw_path, *args, **kwargs)
+
+    async def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.set_nodelay(True)
+        user = self.current_user
+        self._peer = Peer(
+            _WebSocketTransport(self),
+            can_write=self._can_write,
+            max_pending_bytes=self.crdtsync_config.peer_max_pending_bytes,
+            log=self.log,
+            user=getattr(user, "username", "") or "",
+        )
+        try:
+            self._room = await self.room_manager.join(self._path, self._peer)
+        except Exception as exc:
+            self.log.warning("[room] %r could not join %r: %s", self._peer, self._path, exc)
+            self._peer.close(1011, "the room could not be opened")
+
+    def on_message(self, message: str | bytes) -> None:
+        peer, room = self._peer, self._room
+        if peer is None or room is None or peer.closed:
+            return
+        if isinstance(message, str):
+            self._refuse(CLOSE_UNSUPPORTED_DATA, "text frames are not part of the protocol")
+            return
+        try:
+            room.receive(peer, message)
+        except ProtocolError as exc:
+            self._refuse(CLOSE_PROTOCOL_ERROR, str(exc))
+
+    def _refuse(self, code: int, reason: str) -> None:
+        assert self._peer is not None
+        self.log.warning("[sync] closing %r in %r: %s", self._peer, self._path, reason)
+        self._peer.close(code, reason[:120])
+
+    def on_close(self) -> None:
+        peer, room = self._peer, self._room
+        if peer is None:
+            return
+        peer.connection_lost()
+        if self.close_code not in (None, 1000, 1001):
+            self.log.info(
+                "[sync] %r disconnected with code %s (%s)", peer, self.close_code, self.close_reason
+            )
+        if room is not None:
+            self.room_manager.leave(room, peer)
+
+
+class _WebSocketTransport:
+    """A peer's view of the handler: binary writes and close, nothing else."""
+
+    def __init__(self, handler: WebSocketHandler) -> None:
+        self._handler = handler
+
+    def write(self, frame: bytes) -> Awaitable[None]:
+        try:
+            return self._handler.write_message(frame, binary=True)
+        except WebSocketClosedError as exc:
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+
+    def close(self, code: int, reason: str) -> None:
+        self._handler.close(code, reason)
