@@ -50,8 +50,8 @@ class CRDTSync(ExtensionApp):
     ping_interval = Float(
         30.0,
         config=True,
-        help="Seconds between websocket keep-alive pings; a peer that answers none for three "
-        "intervals (at least 30 s) is disconnected. 0 disables pings. Default: 30.0.",
+        help="Seconds between websocket keep-alive pings; a peer that does not answer a ping "
+        "before the next one is due is disconnected. 0 disables pings. Default: 30.0.",
     )
     replace_on_save = Bool(
         True,

@@ -1,0 +1,113 @@
+"""A real `jupyter server` in a subprocess, for tests and benchmarks that need signals,
+crashes, the command line, or a server that does not share the test's event loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(
+        self,
+        root_dir: Path,
+        *,
+        config: dict[str, Any] | None = None,
+        runtime_dir: Path | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.root_dir = root_dir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.runtime_dir = runtime_dir or root_dir.parent / f"runtime-{self.port}"
+        self.log_path = root_dir.parent / f"server-{self.port}.log"
+        self._config = config or {}
+        self._extra_args = extra_args or []
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        config_dir = self.root_dir.parent / f"config-{self.port}"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "ServerApp": {
+                "jpserver_extensions": {"jupyter_crdt_sync": True},
+                "allow_root": True,
+                "open_browser": False,
+                "port": self.port,
+                "port_retries": 0,
+                "ip": "127.0.0.1",
+                "root_dir": str(self.root_dir),
+            },
+            "IdentityProvider": {"token": self.token},
+        }
+        for section, values in self._config.items():
+            config.setdefault(section, {}).update(values)
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        env = dict(os.environ)
+        env["JUPYTER_CONFIG_DIR"] = str(config_dir)
+        env["JUPYTER_RUNTIME_DIR"] = str(self.runtime_dir)
+        env.pop("JUPYTER_TOKEN", None)
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", *self._extra_args],
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                self.get_json("api/crdtsync/status")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"server did not start within {timeout} s:\n{self.log()}")
+
+    def get_json(self, endpoint: str) -> Any:
+        request = urllib.request.Request(
+            self.url + endpoint, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """A graceful stop (SIGTERM), as a service manager or Ctrl-C does."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.kill()
+        self._log_file.close()
