@@ -1,0 +1,286 @@
+"""`jupyter crdtsync`: the command line of jupyter-crdt-sync.
+
+    jupyter crdtsync status [--json] [--url URL] [--token TOKEN]
+
+shows the live rooms of running Jupyter servers, read from their `api/crdtsync/status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from jupyter_core.paths import jupyter_runtime_dir
+
+from ._version import __version__
+
+STATUS_ENDPOINT = "api/crdtsync/status"
+TIMEOUT = 10.0
+ENABLE_HINT = "jupyter server extension enable jupyter_crdt_sync"
+
+
+class CLIError(Exception):
+    """A failure explained to the user in one message, without a traceback."""
+
+
+@dataclass
+class Server:
+    url: str  # ends with "/"
+    token: str
+    root_dir: str | None = None
+
+
+# -- finding servers -----------------------------------------------------------------------
+
+
+def running_servers(runtime_dir: str) -> list[Server]:
+    """The servers whose `jpserver-<pid>.json` is in `runtime_dir` and whose process lives.
+
+    This reads the same files as `jupyter_server.serverapp.list_running_servers()` (and so
+    `jupyter server list`), without importing `jupyter_server.serverapp`, which takes
+    seconds, and without deleting the files of dead servers.
+    """
+    from jupyter_server.utils import check_pid
+
+    servers = []
+    for info_file in sorted(Path(runtime_dir).glob("jpserver-*.json")):
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # being written, or removed meanwhile
+        if isinstance(info, dict) and "pid" in info and "url" in info and check_pid(info["pid"]):
+            servers.append(Server(_with_slash(info["url"]), info.get("token") or "",
+                                  info.get("root_dir")))
+    return servers
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def server_from_url(url: str, token: str | None, runtime_dir: str) -> Server:
+    """The server at `url`. The token is, in order: `token`, a `?token=` in the URL, the one
+    a running server at that same URL wrote in the runtime dir, `$JUPYTER_TOKEN`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CLIError(f"invalid --url {url!r}: expected http://HOST:PORT/[BASE_URL/]")
+    base = _with_slash(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+    if token is None:
+        token = parse_qs(parts.query).get("token", [None])[0]
+    if token is None:
+        known = {server.url: server.token for server in running_servers(runtime_dir)}
+        token = known.get(base, os.environ.get("JUPYTER_TOKEN", ""))
+    return Server(base, token)
+
+
+# -- asking a server -----------------------------------------------------------------------
+
+
+def _get(server: Server, endpoint: str) -> bytes:
+    headers = {"Accept": "application/json"}
+    if server.token:
+        headers["Authorization"] = f"token {server.token}"
+    request = urllib.request.Request(server.url + endpoint, headers=headers)
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        return bytes(response.read())
+
+
+def fetch_status(server: Server) -> dict[str, Any]:
+    """The server's status JSON; a CLIError that says what to do when there is none."""
+    try:
+        status = json.loads(_get(server, STATUS_ENDPOINT))
+    except urllib.error.HTTPError as error:
+        raise CLIError(_explain_http_error(server, error.code)) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ConnectionRefusedError):
+            raise CLIError(
+                f"nothing is listening at {server.url} (connection refused). Check the URL, "
+                "or see `jupyter server list` for the running servers."
+            ) from None
+        raise CLIError(f"cannot reach {server.url}: {error.reason}") from None
+    except (OSError, http.client.HTTPException) as error:  # e.g. a timeout, not HTTP
+        raise CLIError(f"cannot reach {server.url}: {error}") from None
+    except ValueError:
+        status = None
+    if not (isinstance(status, dict) and isinstance(status.get("rooms"), list)):
+        raise CLIError(f"{server.url}{STATUS_ENDPOINT} did not answer with the status JSON")
+    return status
+
+
+def _explain_http_error(server: Server, code: int) -> str:
+    where = f"{server.url}{STATUS_ENDPOINT} answered HTTP {code}"
+    if code in (401, 403):
+        problem = "the server rejected the token" if server.token else "no token was given"
+        return (f"{where}: {problem}. Pass the server's token with --token TOKEN "
+                "(`jupyter server list` shows it).")
+    if code == 404:
+        try:
+            _get(server, "api/status")
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return (f"{where}, and so does {server.url}api/status: there is no Jupyter "
+                        "server at this URL. Check the URL and the server's base_url.")
+        except (OSError, ValueError):
+            pass
+        return (f"{where}: the jupyter_crdt_sync server extension is not enabled on this "
+                f"server. Enable it with `{ENABLE_HINT}` and restart the server.")
+    return f"{where}."
+
+
+# -- showing the status --------------------------------------------------------------------
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def save_state(room: dict[str, Any]) -> str:
+    if room.get("save_error"):
+        return "error: " + " ".join(str(room["save_error"]).split())
+    if room.get("dirty"):
+        return "unsaved changes"
+    if not room.get("last_saved"):
+        return "no changes"
+    try:
+        saved = datetime.fromisoformat(room["last_saved"]).astimezone()
+    except (TypeError, ValueError):
+        return f"saved {room['last_saved']}"
+    today = saved.date() == datetime.now().astimezone().date()
+    return saved.strftime("saved %H:%M:%S" if today else "saved %Y-%m-%d %H:%M:%S")
+
+
+def kernel_state(room: dict[str, Any]) -> str:
+    kernel = room.get("kernel")
+    if not kernel:
+        return "-"
+    return f"{kernel.get('name', '?')} ({kernel.get('execution_state', '?')})"
+
+
+COLUMNS = ("PATH", "PEERS", "CELLS", "SIZE", "SAVED", "KERNEL", "WIDGETS")
+RIGHT_ALIGNED = {"PEERS", "CELLS", "SIZE", "WIDGETS"}
+
+
+def format_status(server: Server, status: dict[str, Any]) -> str:
+    """A header line naming the server, then one line per room."""
+    header = f"Jupyter server {server.url}"
+    if server.root_dir:
+        header += f" (root {server.root_dir})"
+    header += f", jupyter-crdt-sync {status.get('version', '?')}"
+    rooms = status["rooms"]
+    if not rooms:
+        return f"{header}\n  no open rooms"
+    rows = [list(COLUMNS)] + [
+        [str(room.get("path", "?")), str(room.get("peers", "?")), str(room.get("cells", "?")),
+         human_size(int(room.get("doc_bytes", 0))), save_state(room), kernel_state(room),
+         str(room.get("widgets", "?"))]
+        for room in rooms
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(cell.rjust(width) if name in RIGHT_ALIGNED else cell.ljust(width)
+                  for name, cell, width in zip(COLUMNS, row, widths)).rstrip()
+        for row in rows
+    ]
+    return "\n".join([header, *lines])
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def status_command(args: argparse.Namespace) -> int:
+    runtime_dir = jupyter_runtime_dir()
+    if args.url:
+        servers = [server_from_url(args.url, args.token, runtime_dir)]
+    else:
+        servers = running_servers(runtime_dir)
+        if not servers:
+            raise CLIError(
+                f"no running Jupyter server found (looked for jpserver-*.json in {runtime_dir}"
+                "). Start one with `jupyter server` or `jupyter lab`, or pass --url URL "
+                "(and --token TOKEN) for a server elsewhere."
+            )
+        if args.token is not None:
+            for server in servers:
+                server.token = args.token
+    failed = False
+    for index, server in enumerate(servers):
+        try:
+            status = fetch_status(server)
+        except CLIError as error:
+            print(f"jupyter crdtsync: {error}", file=sys.stderr)
+            failed = True
+            continue
+        if args.json:
+            print(json.dumps({"url": server.url, **status}))
+        else:
+            print(("\n" if index else "") + format_status(server, status))
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter crdtsync",
+        description="Inspect the shared notebook rooms of running Jupyter servers "
+        "(jupyter-crdt-sync).",
+        epilog="Exit status: 0 on success, 1 when a server could not be queried, "
+        "2 for a usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"jupyter-crdtsync {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    status = commands.add_parser(
+        "status",
+        help="show the open rooms: peers, cells, size, save state, kernel, widgets",
+        description="Show the open rooms of running Jupyter servers: one line per notebook "
+        "with its peers, cells, document size, save state, kernel and widgets. Without --url, "
+        "ask every server that `jupyter server list` shows, each with its own token.",
+        epilog="Exit status: 0 on success, 1 when a server could not be queried (none running, "
+        "connection refused, extension not enabled, bad token).",
+    )
+    status.add_argument("--json", action="store_true",
+                        help="print each server's status JSON on one line, with its \"url\" "
+                        "added, instead of a table")
+    status.add_argument("--url", metavar="URL",
+                        help="the server to ask, e.g. http://localhost:8888/ (include any "
+                        "base_url; a ?token=... in it is used as the token)")
+    status.add_argument("--token", metavar="TOKEN",
+                        help="the server's token (default: the one `jupyter server list` shows "
+                        "for that server, else $JUPYTER_TOKEN)")
+    status.set_defaults(handler=status_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args))
+    except CLIError as error:
+        print(f"jupyter crdtsync: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Server-side auth configuration for tests: a second token that logs in a read-only user.
+
+These are real jupyter_server identity provider and authorizer classes, configured into
+the test server the way a deployment would configure its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth import Authorizer, IdentityProvider, User
+
+READER_TOKEN = "reader-token-for-tests"
+
+
+class ReaderTokenIdentityProvider(IdentityProvider):
+    async def get_user(self, handler: Any) -> User | None:
+        if self.get_token(handler) == READER_TOKEN:
+            return User(username="reader", name="Read Only")
+        return await ensure_async(super().get_user(handler))
+
+
+class ReaderMayNotWriteAuthorizer(Authorizer):
+    def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
+        return not (user.username == "reader" and action == "write")
