@@ -144,11 +144,11 @@ def _explain_http_error(server: Server, code: int) -> str:
 def human_size(size: int) -> str:
     if size < 1024:
         return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
         if value < 1024:
             break
+        value, unit = value / 1024, bigger
     return f"{value:.1f} {unit}"
 
 
@@ -196,7 +196,7 @@ def format_status(server: Server, status: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = [
         "  ".join(cell.rjust(width) if name in RIGHT_ALIGNED else cell.ljust(width)
-                  for name, cell, width in zip(COLUMNS, row, widths)).rstrip()
+                  for name, cell, width in zip(COLUMNS, row, widths, strict=True)).rstrip()
         for row in rows
     ]
     return "\n".join([header, *lines])
@@ -238,8 +238,8 @@ def status_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter crdtsync",
-        description="Inspect the shared notebook rooms of running Jupyter servers "
-        "(jupyter-crdt-sync).",
+        description="jupyter-crdt-sync: inspect the shared notebook rooms of running "
+        "Jupyter servers.",
         epilog="Exit status: 0 on success, 1 when a server could not be queried, "
         "2 for a usage error.",
     )

@@ -144,7 +144,13 @@ class FileWriter:
             if not self._dirty:
                 return True
             self._dirty = False
-            content = await self._notebook.aget()
+            try:
+                content = await self._notebook.aget()
+            except Exception as exc:
+                # Never let a damaged document stop the writer; report it and keep trying.
+                self._dirty = True
+                self._report_error(f"the document cannot be read as a notebook: {exc!r}")
+                return False
             self._drop_placeholders(content)
             if content == self._last_written:
                 return True

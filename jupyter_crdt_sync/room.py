@@ -14,7 +14,7 @@ from logging import Logger
 from typing import Any
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Awareness, Doc, Map, TransactionEvent
+from pycrdt import ArrayEvent, Awareness, Doc, Map, TransactionEvent, merge_updates
 
 from .peer import Peer
 from .protocol import (
@@ -48,6 +48,11 @@ class Room:
         self._log = log
         self._change_listeners: list[ChangeListener] = []
         self._origin: object = _ORIGIN_SERVER
+        # A well-formed update can still put non-cells into the cells array (a peer that
+        # declares the root with another type); such an update is held back and undone.
+        self._schema_violation = False
+        self._held_update: bytes | None = None
+        self._cells_subscription = self.notebook.ycells.observe(self._check_cells)
         self._subscription = self.doc.observe(self._on_transaction)
 
     def __repr__(self) -> str:
@@ -62,9 +67,22 @@ class Room:
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
 
+    def _check_cells(self, event: ArrayEvent) -> None:
+        for change in event.delta:
+            if any(not isinstance(cell, Map) for cell in change.get("insert", ())):
+                self._schema_violation = True
+
     def _on_transaction(self, event: TransactionEvent) -> None:
         # Called synchronously at commit: only queue frames and flag listeners here.
-        frame = create_update_message(event.update)
+        if self._schema_violation:
+            self._held_update = event.update
+            return
+        update = event.update
+        if self._held_update is not None:
+            # The repair goes out together with what it repairs: peers never see the damage.
+            update = merge_updates(self._held_update, update)
+            self._held_update = None
+        frame = create_update_message(update)
         origin = self._origin
         for peer in self.peers:
             if peer is not origin:
@@ -80,6 +98,17 @@ class Room:
             raise ProtocolError(f"update rejected by the CRDT: {exc}") from exc
         finally:
             self._origin = _ORIGIN_SERVER
+        if self._schema_violation:
+            self._remove_non_cells()
+            raise ProtocolError("update puts something other than a cell into the cells array")
+
+    def _remove_non_cells(self) -> None:
+        cells = self.notebook.ycells
+        with self.doc.transaction():
+            self._schema_violation = False
+            for index in reversed(range(len(cells))):
+                if not isinstance(cells[index], Map):
+                    del cells[index]
 
     # -- peers ---------------------------------------------------------------------------
 
@@ -159,5 +188,6 @@ class Room:
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
+        self.notebook.ycells.unobserve(self._cells_subscription)
         self.closed.set()
 
