@@ -15,6 +15,7 @@ offline are merged when it reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,8 @@ ROOM_ENDPOINT = "api/crdtsync/room/"
 
 
 class RoomClient:
+    poll_interval = 0.05
+
     def __init__(
         self,
         server_url: str,
@@ -183,7 +186,8 @@ class RoomClient:
     async def wait_for(
         self, predicate: Callable[[RoomClient], bool], timeout: float = 10.0
     ) -> None:
-        """Wait until `predicate(self)` is true, re-checking after every change."""
+        """Wait until `predicate(self)` is true, re-checking after every change (and every
+        `poll_interval` seconds, for conditions on anything else)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not predicate(self):
@@ -193,10 +197,8 @@ class RoomClient:
             self._changed.clear()
             if predicate(self):
                 return
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, self.poll_interval))
 
     async def wait_closed(self, timeout: float = 10.0) -> None:
         """Wait until the server closes the connection."""

@@ -7,6 +7,7 @@ checkpoints, save hooks and permissions apply exactly as for a save from Jupyter
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import posixpath
 from datetime import datetime, timezone
@@ -193,9 +194,7 @@ class FileWriter:
         """Stop the debounce loop and write any pending change."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self.save()

@@ -190,4 +190,3 @@ class Room:
         self.doc.unobserve(self._subscription)
         self.notebook.ycells.unobserve(self._cells_subscription)
         self.closed.set()
-

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,23 +65,39 @@ def read_file(path: Path) -> dict[str, Any]:
 
 
 def file_sources(path: Path) -> list[str]:
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in read_file(path)["cells"]]
+    return [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in read_file(path)["cells"]
+    ]
+
+
+async def wait_for_file(path: Path, sources: list[str], timeout: float = 10.0) -> None:
+    """Wait until the notebook file holds exactly these cell sources."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            if file_sources(path) == sources:
+                return
+        except ValueError:
+            pass  # caught mid-write by a writer that is not atomic
+        if loop.time() > deadline:
+            raise AssertionError(f"file holds {file_sources(path)!r}, expected {sources!r}")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
 def make_notebook(jp_root_dir: Path) -> Callable[..., Path]:
     def make(name: str = "nb.ipynb", sources: list[str] | None = None, **metadata: Any) -> Path:
-        return write_notebook(jp_root_dir / name, sources if sources is not None else ["abcd"],
-                              **metadata)
+        return write_notebook(
+            jp_root_dir / name, sources if sources is not None else ["abcd"], **metadata
+        )
 
     return make
 
 
 @pytest.fixture
-def connect(
-    server_url: str, token: str, jp_asyncio_loop: Any
-) -> Iterator[Callable[..., Any]]:
+def connect(server_url: str, token: str, jp_asyncio_loop: Any) -> Iterator[Callable[..., Any]]:
     clients: list[RoomClient] = []
 
     async def open_client(path: str, **kwargs: Any) -> RoomClient:

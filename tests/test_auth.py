@@ -52,9 +52,7 @@ async def test_token_in_query_is_accepted(make_notebook, server_url, token):
     await client.disconnect()
 
 
-async def test_foreign_origin_is_refused_for_browser_sessions(
-    make_notebook, server_url, jp_fetch
-):
+async def test_foreign_origin_is_refused_for_browser_sessions(make_notebook, server_url, jp_fetch):
     # As for kernel websockets, the origin is checked for cookie (browser) sessions; a
     # request carrying the token itself is not one a foreign page could forge.
     make_notebook("nb.ipynb", ["x"])
@@ -64,8 +62,9 @@ async def test_foreign_origin_is_refused_for_browser_sessions(
     host = url.split("/")[2]
     code = await expect_refused(url, {"Cookie": cookie, "Origin": "http://evil.example"})
     assert code == 403
-    same_origin = RoomClient(server_url, "nb.ipynb", headers={"Cookie": cookie,
-                                                               "Origin": f"http://{host}"})
+    same_origin = RoomClient(
+        server_url, "nb.ipynb", headers={"Cookie": cookie, "Origin": f"http://{host}"}
+    )
     await same_origin.connect()
     assert same_origin.source("cell-0") == "x"
     await same_origin.disconnect()

@@ -10,7 +10,7 @@ from pycrdt import Doc, Text, YMessageType, YSyncMessageType, write_message
 
 from jupyter_crdt_sync.client import room_url
 
-from .conftest import FAST_TIMINGS, file_sources
+from .conftest import FAST_TIMINGS, wait_for_file
 from .raw_websocket import OP_CLOSE, OP_PING, RawWebSocket
 
 MAX_MESSAGE_BYTES = 4096
@@ -48,7 +48,9 @@ BAD_FRAMES = {
 
 
 @pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
-async def test_malformed_frame_closes_only_its_connection(frame, make_notebook, connect, room_manager):
+async def test_malformed_frame_closes_only_its_connection(
+    frame, make_notebook, connect, room_manager
+):
     make_notebook("nb.ipynb", ["abcd"])
     good = await connect("nb.ipynb")
     bad = await connect("nb.ipynb")
@@ -106,7 +108,7 @@ async def test_update_breaking_the_schema_is_undone(make_notebook, connect, room
     assert late.cell_ids() == ["cell-0"]
     await peer.wait_for(lambda r: r.cell_ids() == ["cell-0"])
     assert peer.notebook.get()["cells"][0]["source"] == "abcd!"
-    await peer.wait_for(lambda r: file_sources(path) == ["abcd!"], timeout=5)
+    await wait_for_file(path, ["abcd!"])
     assert room_manager.writer("nb.ipynb").last_error is None
 
 

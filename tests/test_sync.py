@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from jupyter_crdt_sync.client import RoomClient
 
-from .conftest import file_sources
+from .conftest import wait_for_file, write_notebook
 
 
 async def test_late_joiner_catches_up(make_notebook, connect):
@@ -105,20 +105,6 @@ async def test_ten_peers_typing_at_once_converge(make_notebook, connect, jp_root
     await wait_for_file(jp_root_dir / "nb.ipynb", [peers[0].source("cell-0")])
 
 
-async def wait_for_file(path: Any, sources: list[str], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            if file_sources(path) == sources:
-                return
-        except ValueError:
-            pass
-        if loop.time() > deadline:
-            raise AssertionError(f"file holds {file_sources(path)!r}, expected {sources!r}")
-        await asyncio.sleep(0.05)
-
-
 # -- property: any edits, any delivery order, every replica converges --------------------
 
 _example_numbers = itertools.count()
@@ -133,9 +119,7 @@ edit = st.tuples(
 
 @st.composite
 def scenarios(draw: Any, peer_count: int) -> dict[str, Any]:
-    edits = draw(
-        st.lists(st.tuples(st.integers(0, peer_count - 1), edit), min_size=1, max_size=30)
-    )
+    edits = draw(st.lists(st.tuples(st.integers(0, peer_count - 1), edit), min_size=1, max_size=30))
     offline = draw(st.lists(st.booleans(), min_size=peer_count, max_size=peer_count))
     reconnect_order = draw(st.permutations(range(peer_count)))
     return {"edits": edits, "offline": offline, "reconnect_order": reconnect_order}
@@ -145,14 +129,12 @@ async def run_scenario(
     server_url: str, token: str, root: Any, peer_count: int, scenario: dict[str, Any]
 ) -> None:
     name = f"prop-{next(_example_numbers)}.ipynb"
-    from .conftest import write_notebook
-
     write_notebook(root / name, ["start"])
     peers = [RoomClient(server_url, name, token=token) for _ in range(peer_count)]
     try:
         for peer in peers:
             await peer.connect()
-        for peer, offline in zip(peers, scenario["offline"]):
+        for peer, offline in zip(peers, scenario["offline"], strict=True):
             if offline:
                 await peer.disconnect()
         # Edits of online peers go out without waiting for delivery, so they cross.
