@@ -68,6 +68,7 @@ class Peer:
 
     @property
     def pending_bytes(self) -> int:
+        """Bytes queued and not yet handed to the connection."""
         return self._pending_bytes
 
     def send(self, frame: bytes) -> None:
@@ -76,7 +77,8 @@ class Peer:
             return
         self._pending.append(frame)
         self._pending_bytes += len(frame)
-        if self._pending_bytes > self._max_pending_bytes:
+        # One frame alone may exceed the budget (the first sync of a big notebook).
+        if self._pending_bytes > self._max_pending_bytes and len(self._pending) > 1:
             self._log.warning(
                 "[sync] %r fell %d bytes behind (limit %d); disconnecting it",
                 self,
@@ -112,11 +114,11 @@ class Peer:
                 continue
             batch = list(self._pending)
             self._pending.clear()
-            # Writes are ordered; waiting for all of them gives back-pressure without
-            # a round trip per frame.
+            self._pending_bytes = 0
+            # Writes are ordered; waiting for all of them gives back-pressure without a
+            # round trip per frame. Frames sent meanwhile queue up against the budget.
             writes = [self._transport.write(frame) for frame in batch]
             results = await asyncio.gather(*writes, return_exceptions=True)
-            self._pending_bytes -= sum(len(frame) for frame in batch)
             if any(isinstance(result, BaseException) for result in results):
                 self._closed = True
                 return

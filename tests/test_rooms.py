@@ -1,0 +1,135 @@
+"""Room lifetime: slow peers, eviction after the grace period, memory released, status."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from typing import Any
+
+import pytest
+
+from jupyter_crdt_sync.client import room_url
+
+from .conftest import FAST_TIMINGS, file_sources
+from .raw_websocket import RawWebSocket
+
+PEER_BUDGET = 1024 * 1024
+
+
+@pytest.fixture
+def crdtsync_config() -> dict[str, Any]:
+    return {**FAST_TIMINGS, "peer_max_pending_bytes": PEER_BUDGET, "eviction_delay": 0.3}
+
+
+async def test_peer_that_never_reads_does_not_stall_the_others(
+    make_notebook, connect, server_url, token, room_manager
+):
+    make_notebook("nb.ipynb", [""])
+    writer = await connect("nb.ipynb")
+    reader = await connect("nb.ipynb")
+    loop = asyncio.get_running_loop()
+    stuck = await loop.run_in_executor(
+        None, lambda: RawWebSocket(room_url(server_url, "nb.ipynb"), token, receive_buffer=4096)
+    )
+    room = room_manager.rooms["nb.ipynb"]
+    assert len(room.peers) == 3
+    # Far more than the socket buffers of the stuck peer can absorb.
+    chunk = "x" * 32 * 1024
+    edits = 400
+    for _ in range(edits):
+        writer.insert_text("cell-0", 0, chunk)
+        await asyncio.sleep(0.001)
+    expected = len(chunk) * edits
+    await reader.wait_for(lambda r: len(r.source("cell-0")) == expected, timeout=20)
+    assert reader.connected and writer.connected
+    # The stuck peer was cut off once its queue passed the budget; memory stays bounded.
+    await reader.wait_for(lambda r: len(room.peers) == 2, timeout=10)
+    assert all(peer.pending_bytes <= PEER_BUDGET for peer in room.peers)
+    stuck.close()
+    # It may come back and catch up.
+    again = await connect("nb.ipynb")
+    assert len(again.source("cell-0")) == expected
+
+
+async def test_room_is_evicted_after_grace_period_and_memory_released(
+    make_notebook, connect, room_manager, jp_root_dir
+):
+    path = make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    room = room_manager.rooms["nb.ipynb"]
+    doc_ref = weakref.ref(room.doc)
+    peer.insert_text("cell-0", 4, "!")
+    await peer.disconnect()
+    del room
+    await asyncio.sleep(0.8)
+    assert room_manager.rooms == {}
+    assert file_sources(path) == ["abcd!"]
+    gc.collect()
+    assert doc_ref() is None, "the evicted room's document is still referenced"
+
+
+async def test_rejoining_within_grace_period_keeps_the_room(make_notebook, connect, room_manager):
+    make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    room = room_manager.rooms["nb.ipynb"]
+    await peer.disconnect()
+    await asyncio.sleep(0.05)
+    await peer.connect()
+    await asyncio.sleep(0.6)
+    assert room_manager.rooms["nb.ipynb"] is room
+
+
+async def test_join_during_eviction_gets_the_saved_content(make_notebook, connect, room_manager):
+    make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    peer.insert_text("cell-0", 0, ">")
+    await peer.disconnect()
+    # Join as eviction runs, repeatedly: every join sees the edit, whichever room it gets.
+    for _ in range(20):
+        other = await connect("nb.ipynb")
+        assert other.source("cell-0") == ">abcd"
+        assert other.cell_ids() == ["cell-0"]
+        await other.disconnect()
+        await asyncio.sleep(0.05)
+
+
+async def test_status_lists_rooms(make_notebook, connect, jp_fetch):
+    make_notebook("a.ipynb", ["one", "two"])
+    make_notebook("sub/b.ipynb", ["three"])
+    a1 = await connect("a.ipynb")
+    await connect("a.ipynb")
+    await connect("sub/b.ipynb")
+    a1.insert_text("cell-0", 0, "x")
+    response = await jp_fetch("api", "crdtsync", "status")
+    import json
+
+    status = json.loads(response.body)
+    from jupyter_crdt_sync import __version__
+
+    assert status["version"] == __version__
+    rooms = {room["path"]: room for room in status["rooms"]}
+    assert set(rooms) == {"a.ipynb", "sub/b.ipynb"}
+    assert rooms["a.ipynb"]["peers"] == 2
+    assert rooms["a.ipynb"]["cells"] == 2
+    assert rooms["sub/b.ipynb"]["cells"] == 1
+    assert rooms["a.ipynb"]["doc_bytes"] > 0
+    assert rooms["a.ipynb"]["kernel"] is None
+    assert rooms["a.ipynb"]["widgets"] == 0
+    for room in rooms.values():
+        assert set(room) >= {
+            "path",
+            "peers",
+            "cells",
+            "doc_bytes",
+            "dirty",
+            "last_saved",
+            "kernel",
+            "widgets",
+        }
+    await asyncio.sleep(0.3)
+    response = await jp_fetch("api", "crdtsync", "status")
+    rooms = {room["path"]: room for room in json.loads(response.body)["rooms"]}
+    assert rooms["a.ipynb"]["dirty"] is False
+    assert rooms["a.ipynb"]["last_saved"] is not None
+    assert rooms["sub/b.ipynb"]["last_saved"] is None
