@@ -59,9 +59,12 @@ def running_servers(runtime_dir: str) -> list[Server]:
             info = json.loads(info_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # being written, or removed meanwhile
-        if isinstance(info, dict) and "pid" in info and "url" in info and check_pid(info["pid"]):
-            servers.append(Server(_with_slash(info["url"]), info.get("token") or "",
-                                  info.get("root_dir")))
+        if not (isinstance(info, dict) and isinstance(info.get("url"), str)):
+            continue
+        if isinstance(info.get("pid"), int) and check_pid(info["pid"]):
+            servers.append(
+                Server(_with_slash(info["url"]), info.get("token") or "", info.get("root_dir"))
+            )
     return servers
 
 
@@ -122,19 +125,25 @@ def _explain_http_error(server: Server, code: int) -> str:
     where = f"{server.url}{STATUS_ENDPOINT} answered HTTP {code}"
     if code in (401, 403):
         problem = "the server rejected the token" if server.token else "no token was given"
-        return (f"{where}: {problem}. Pass the server's token with --token TOKEN "
-                "(`jupyter server list` shows it).")
+        return (
+            f"{where}: {problem}. Pass the server's token with --token TOKEN "
+            "(`jupyter server list` shows it)."
+        )
     if code == 404:
         try:
             _get(server, "api/status")
         except urllib.error.HTTPError as error:
             if error.code == 404:
-                return (f"{where}, and so does {server.url}api/status: there is no Jupyter "
-                        "server at this URL. Check the URL and the server's base_url.")
+                return (
+                    f"{where}, and so does {server.url}api/status: there is no Jupyter "
+                    "server at this URL. Check the URL and the server's base_url."
+                )
         except (OSError, ValueError):
             pass
-        return (f"{where}: the jupyter_crdt_sync server extension is not enabled on this "
-                f"server. Enable it with `{ENABLE_HINT}` and restart the server.")
+        return (
+            f"{where}: the jupyter_crdt_sync server extension is not enabled on this "
+            f"server. Enable it with `{ENABLE_HINT}` and restart the server."
+        )
     return f"{where}."
 
 
@@ -188,15 +197,23 @@ def format_status(server: Server, status: dict[str, Any]) -> str:
     if not rooms:
         return f"{header}\n  no open rooms"
     rows = [list(COLUMNS)] + [
-        [str(room.get("path", "?")), str(room.get("peers", "?")), str(room.get("cells", "?")),
-         human_size(int(room.get("doc_bytes", 0))), save_state(room), kernel_state(room),
-         str(room.get("widgets", "?"))]
+        [
+            str(room.get("path", "?")),
+            str(room.get("peers", "?")),
+            str(room.get("cells", "?")),
+            human_size(int(room.get("doc_bytes", 0))),
+            save_state(room),
+            kernel_state(room),
+            str(room.get("widgets", "?")),
+        ]
         for room in rooms
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = [
-        "  ".join(cell.rjust(width) if name in RIGHT_ALIGNED else cell.ljust(width)
-                  for name, cell, width in zip(COLUMNS, row, widths, strict=True)).rstrip()
+        "  ".join(
+            cell.rjust(width) if name in RIGHT_ALIGNED else cell.ljust(width)
+            for name, cell, width in zip(COLUMNS, row, widths, strict=True)
+        ).rstrip()
         for row in rows
     ]
     return "\n".join([header, *lines])
@@ -254,15 +271,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 on success, 1 when a server could not be queried (none running, "
         "connection refused, extension not enabled, bad token).",
     )
-    status.add_argument("--json", action="store_true",
-                        help="print each server's status JSON on one line, with its \"url\" "
-                        "added, instead of a table")
-    status.add_argument("--url", metavar="URL",
-                        help="the server to ask, e.g. http://localhost:8888/ (include any "
-                        "base_url; a ?token=... in it is used as the token)")
-    status.add_argument("--token", metavar="TOKEN",
-                        help="the server's token (default: the one `jupyter server list` shows "
-                        "for that server, else $JUPYTER_TOKEN)")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help='print each server\'s status JSON on one line, with its "url" '
+        "added, instead of a table",
+    )
+    status.add_argument(
+        "--url",
+        metavar="URL",
+        help="the server to ask, e.g. http://localhost:8888/ (include any "
+        "base_url; a ?token=... in it is used as the token)",
+    )
+    status.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="the server's token (default: the one `jupyter server list` shows "
+        "for that server, else $JUPYTER_TOKEN)",
+    )
     status.set_defaults(handler=status_command)
     return parser
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,8 +38,9 @@ def crdtsync(*args: str, runtime_dir: Path) -> subprocess.CompletedProcess[str]:
     """`jupyter crdtsync ARGS`, seeing only the servers in `runtime_dir`."""
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime_dir))
     env.pop("JUPYTER_TOKEN", None)
-    result = subprocess.run([*_jupyter(), "crdtsync", *args], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [*_jupyter(), "crdtsync", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -88,10 +89,13 @@ async def open_rooms(server: ServerProcess, *paths: str) -> AsyncIterator[list[R
             await client.disconnect()
 
 
-async def wait_for_status(server: ServerProcess, predicate: Any) -> dict[str, Any]:
+async def wait_for_status(
+    server: ServerProcess, predicate: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The server's status JSON, once `predicate` holds for it."""
     deadline = time.monotonic() + 10
     while True:
-        status = await asyncio.to_thread(server.get_json, STATUS)
+        status: dict[str, Any] = await asyncio.to_thread(server.get_json, STATUS)
         if predicate(status):
             return status
         assert time.monotonic() < deadline, status
@@ -107,12 +111,22 @@ def test_table_shows_the_open_rooms(server: ServerProcess, tmp_path: Path) -> No
         await wait_for_status(server, no_rooms)  # rooms of earlier tests are evicted
         async with open_rooms(server, "nb.ipynb", "nb.ipynb", "sub dir/other.ipynb") as clients:
             clients[0].insert_text("cell-0", 0, "edited ")
-            status = await wait_for_status(server, lambda s: any(
-                r["path"] == "nb.ipynb" and r["last_saved"] and not r["dirty"]
-                for r in s["rooms"]))
+            status = await wait_for_status(
+                server,
+                lambda s: any(
+                    r["path"] == "nb.ipynb" and r["last_saved"] and not r["dirty"]
+                    for r in s["rooms"]
+                ),
+            )
             result = await asyncio.to_thread(
-                crdtsync, "status", "--url", server.url, "--token", server.token,
-                runtime_dir=tmp_path)
+                crdtsync,
+                "status",
+                "--url",
+                server.url,
+                "--token",
+                server.token,
+                runtime_dir=tmp_path,
+            )
             return result, status
 
     result, status = asyncio.run(scenario())
@@ -121,11 +135,25 @@ def test_table_shows_the_open_rooms(server: ServerProcess, tmp_path: Path) -> No
     assert lines[0].startswith(f"Jupyter server {server.url}")
     assert lines[0].endswith(f"jupyter-crdt-sync {__version__}")
     assert re.split(r"\s+", lines[1]) == [
-        "PATH", "PEERS", "CELLS", "SIZE", "SAVED", "KERNEL", "WIDGETS"]
+        "PATH",
+        "PEERS",
+        "CELLS",
+        "SIZE",
+        "SAVED",
+        "KERNEL",
+        "WIDGETS",
+    ]
     room = next(r for r in status["rooms"] if r["path"] == "nb.ipynb")
     saved = datetime.fromisoformat(room["last_saved"]).astimezone()
     assert columns(result.stdout, "nb.ipynb") == [
-        "nb.ipynb", "2", "2", f"{room['doc_bytes']} B", f"saved {saved:%H:%M:%S}", "-", "0"]
+        "nb.ipynb",
+        "2",
+        "2",
+        f"{room['doc_bytes']} B",
+        f"saved {saved:%H:%M:%S}",
+        "-",
+        "0",
+    ]
     other = columns(result.stdout, "sub dir/other.ipynb")
     assert other[:3] == ["sub dir/other.ipynb", "1", "1"]
     assert other[5:] == ["-", "0"]
@@ -136,8 +164,15 @@ def test_json_is_the_status_endpoint(server: ServerProcess, tmp_path: Path) -> N
         await wait_for_status(server, no_rooms)
         async with open_rooms(server, "sub dir/other.ipynb"):
             result = await asyncio.to_thread(
-                crdtsync, "status", "--json", "--url", server.url, "--token", server.token,
-                runtime_dir=tmp_path)
+                crdtsync,
+                "status",
+                "--json",
+                "--url",
+                server.url,
+                "--token",
+                server.token,
+                runtime_dir=tmp_path,
+            )
             return result, await asyncio.to_thread(server.get_json, STATUS)
 
     result, endpoint = asyncio.run(scenario())
@@ -167,8 +202,9 @@ def test_finds_servers_in_the_runtime_dir(server: ServerProcess) -> None:
     assert json.loads(result.stdout)["url"] == server.url
 
 
-def test_several_servers(server: ServerProcess, plain_server: ServerProcess,
-                         tmp_path: Path) -> None:
+def test_several_servers(
+    server: ServerProcess, plain_server: ServerProcess, tmp_path: Path
+) -> None:
     for process in (server, plain_server):
         for info in process.runtime_dir.glob("jpserver-*.json"):
             shutil.copy(info, tmp_path)
@@ -188,8 +224,9 @@ def test_no_running_server(tmp_path: Path) -> None:
     # an info file left by a server that is gone does not count
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / f"jpserver-{dead.pid}.json").write_text(json.dumps(
-        {"pid": dead.pid, "url": f"http://127.0.0.1:{free_port()}/", "token": "x"}))
+    (tmp_path / f"jpserver-{dead.pid}.json").write_text(
+        json.dumps({"pid": dead.pid, "url": f"http://127.0.0.1:{free_port()}/", "token": "x"})
+    )
     result = crdtsync("status", runtime_dir=tmp_path)
     assert result.returncode == 1
     assert result.stdout == ""
@@ -202,8 +239,9 @@ def test_no_running_server(tmp_path: Path) -> None:
 def test_extension_not_enabled(plain_server: ServerProcess, tmp_path: Path) -> None:
     with pytest.raises(OSError, match="404"):
         ServerProcess.get_json(plain_server, STATUS)  # not the override above
-    result = crdtsync("status", "--url", plain_server.url, "--token", plain_server.token,
-                      runtime_dir=tmp_path)
+    result = crdtsync(
+        "status", "--url", plain_server.url, "--token", plain_server.token, runtime_dir=tmp_path
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert "not enabled" in result.stderr
@@ -211,8 +249,9 @@ def test_extension_not_enabled(plain_server: ServerProcess, tmp_path: Path) -> N
 
 
 def test_url_without_jupyter_server(server: ServerProcess, tmp_path: Path) -> None:
-    result = crdtsync("status", "--url", server.url + "elsewhere/", "--token", server.token,
-                      runtime_dir=tmp_path)
+    result = crdtsync(
+        "status", "--url", server.url + "elsewhere/", "--token", server.token, runtime_dir=tmp_path
+    )
     assert result.returncode == 1
     assert "no Jupyter server at this URL" in result.stderr
 
@@ -259,12 +298,27 @@ def test_help_and_version(tmp_path: Path) -> None:
 def test_table_cells() -> None:
     """The save, kernel and size columns, for states that are slow to reach on a server."""
     long_ago = datetime.now(timezone.utc) - timedelta(days=3)
-    room = {"path": "a.ipynb", "peers": 1, "cells": 3, "doc_bytes": 1536, "dirty": False,
-            "last_saved": None, "save_error": None, "kernel": None, "widgets": 0}
+    room = {
+        "path": "a.ipynb",
+        "peers": 1,
+        "cells": 3,
+        "doc_bytes": 1536,
+        "dirty": False,
+        "last_saved": None,
+        "save_error": None,
+        "kernel": None,
+        "widgets": 0,
+    }
     rooms = [
         room,
-        {**room, "path": "b.ipynb", "dirty": True, "doc_bytes": 5 * 1024**2,
-         "kernel": {"id": "k", "name": "python3", "execution_state": "busy"}, "widgets": 12},
+        {
+            **room,
+            "path": "b.ipynb",
+            "dirty": True,
+            "doc_bytes": 5 * 1024**2,
+            "kernel": {"id": "k", "name": "python3", "execution_state": "busy"},
+            "widgets": 12,
+        },
         {**room, "path": "c.ipynb", "dirty": True, "save_error": "PermissionError:\n denied"},
         {**room, "path": "d.ipynb", "last_saved": long_ago.isoformat()},
     ]
