@@ -53,6 +53,14 @@ class CRDTSync(ExtensionApp):
         help="Seconds between websocket keep-alive pings; a peer that does not answer a ping "
         "before the next one is due is disconnected. 0 disables pings. Default: 30.0.",
     )
+    closed_room_cache_bytes = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="Bytes of CRDT history kept in memory for recently evicted rooms, so that a "
+        "window reconnecting with its old copy of the notebook merges into the reopened room "
+        "instead of being refused (close code 4409, reload needed). Used only while the file "
+        "is unchanged since the room wrote it. 0 keeps none. Default: 67108864 (64 MiB).",
+    )
     replace_on_save = Bool(
         True,
         config=True,
@@ -71,6 +79,7 @@ class CRDTSync(ExtensionApp):
                 save_delay=self.save_delay,
                 save_max_delay=self.save_max_delay,
                 eviction_delay=self.eviction_delay,
+                closed_room_cache_bytes=self.closed_room_cache_bytes,
             ),
             self.log,
         )

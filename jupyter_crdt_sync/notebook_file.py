@@ -108,6 +108,11 @@ class FileWriter:
     def dirty(self) -> bool:
         return self._dirty
 
+    @property
+    def written_content(self) -> dict[str, Any]:
+        """The notebook as the file holds it since this writer last wrote (or loaded) it."""
+        return self._last_written
+
     def start(self) -> None:
         if self._task is not None:
             raise RuntimeError("FileWriter already started")

@@ -21,6 +21,8 @@ CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_ROOM_CLOSED = 4001
+# In y-websocket, 4400-4499 are permanent: the client stops reconnecting.
+CLOSE_STALE_REPLICA = 4409
 
 _peer_numbers = itertools.count(1)
 
@@ -50,6 +52,7 @@ class Peer:
         self.can_write = can_write
         self.awareness_client_ids: set[int] = set()
         self.refused_update_logged = False
+        self.sent_state_vector = False
         self._transport = transport
         self._max_pending_bytes = max_pending_bytes
         self._log = log

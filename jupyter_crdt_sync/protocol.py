@@ -31,6 +31,7 @@ __all__ = [
     "create_update_message",
     "parse_awareness_update",
     "parse_message",
+    "state_vector_clients",
 ]
 
 QUERY_AWARENESS = 3
@@ -114,6 +115,19 @@ def _read_exact_payload(frame: bytes, offset: int) -> bytes:
             f"declared payload of {length} bytes, frame holds {len(frame) - position}"
         )
     return frame[position:end]
+
+
+def state_vector_clients(state_vector: bytes) -> set[int]:
+    """The client ids a Yjs state vector (a sync step 1 payload) has content from."""
+    decoder = Decoder(state_vector)
+    clients = set()
+    try:
+        for _ in range(decoder.read_var_uint()):
+            clients.add(decoder.read_var_uint())
+            decoder.read_var_uint()  # the clock
+    except (IndexError, RuntimeError) as exc:
+        raise ProtocolError("malformed state vector") from exc
+    return clients
 
 
 def parse_awareness_update(update: bytes) -> list[AwarenessEntry]:

@@ -26,11 +26,16 @@ from .protocol import (
     create_update_message,
     parse_awareness_update,
     parse_message,
+    state_vector_clients,
 )
 
 ChangeListener = Callable[[], None]
 
 _ORIGIN_SERVER = object()
+
+
+class StaleReplicaError(ProtocolError):
+    """A peer holds a copy of the notebook that does not descend from this room's history."""
 
 
 class Room:
@@ -43,6 +48,9 @@ class Room:
         # The server is not a collaborator: it keeps no awareness state of its own.
         self.awareness.set_local_state(None)
         self.peers: set[Peer] = set()
+        # The client id under which the room's first content was created: every replica
+        # that descends from this room's history has content from it.
+        self.lineage: int | None = None
         self.closed = asyncio.Event()
         self.closing = False
         self._log = log
@@ -63,6 +71,12 @@ class Room:
     def load(self, content: dict[str, Any]) -> None:
         """Fill the empty document from a notebook; no peer has joined yet."""
         self.notebook.set(content)
+        self.lineage = self.doc.client_id
+
+    def restore(self, state: bytes, lineage: int) -> None:
+        """Fill the empty document with the history of an earlier room of this notebook."""
+        self.doc.apply_update(state)
+        self.lineage = lineage
 
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
@@ -147,12 +161,18 @@ class Room:
         message = parse_message(frame)
         kind = message.kind
         if kind is MessageKind.SYNC_STEP1:
+            if not peer.sent_state_vector:
+                self._check_lineage(message.payload)
+                peer.sent_state_vector = True
             try:
                 missing = self.doc.get_update(message.payload)
             except ValueError as exc:
                 raise ProtocolError(f"bad state vector: {exc}") from exc
             peer.send(create_sync_step2_message(missing))
         elif kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
+            if not peer.sent_state_vector:
+                # Without the peer's state vector its history cannot be checked.
+                raise ProtocolError("a peer must send sync step 1 before any update")
             if not peer.can_write:
                 if not peer.refused_update_logged:
                     peer.refused_update_logged = True
@@ -167,6 +187,16 @@ class Room:
         elif kind is MessageKind.QUERY_AWARENESS:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send(create_awareness_message(update))
+
+    def _check_lineage(self, state_vector: bytes) -> None:
+        clients = state_vector_clients(state_vector)
+        if clients and self.lineage not in clients:
+            # Merging it would add a second copy of every cell: the two histories share
+            # no items, only text.
+            raise StaleReplicaError(
+                "this copy of the notebook comes from an earlier session of the room; "
+                "reload the notebook"
+            )
 
     def _receive_awareness(self, peer: Peer, frame: bytes, update: bytes) -> None:
         entries = parse_awareness_update(update)

@@ -7,6 +7,7 @@ notebook) reaches only the requests for that path and never the other rooms.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass
 from logging import Logger
 from typing import Any
@@ -23,6 +24,16 @@ class RoomSettings:
     save_delay: float
     save_max_delay: float
     eviction_delay: float
+    closed_room_cache_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ClosedRoom:
+    """What a closed room leaves behind so that its next room continues its history."""
+
+    state: bytes
+    lineage: int
+    file_content: dict[str, Any]
 
 
 class RoomManager:
@@ -37,6 +48,8 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self._evictions: set[asyncio.Task[None]] = set()
+        self._closed_rooms: OrderedDict[str, ClosedRoom] = OrderedDict()
+        self._closed_rooms_bytes = 0
         self._stopped = False
 
     @property
@@ -85,7 +98,13 @@ class RoomManager:
     async def _load(self, path: str) -> Room:
         content = await read_notebook(self._contents_manager, path)
         room = Room(path, log=self._log)
-        room.load(content)
+        closed = self._forget_closed_room(path)
+        if closed is not None and closed.file_content == content:
+            # The file is as the last room left it: continue that room's history, so that
+            # windows still holding a copy of it merge instead of duplicating cells.
+            room.restore(closed.state, closed.lineage)
+        else:
+            room.load(content)
         writer = FileWriter(
             path,
             room.notebook,
@@ -140,10 +159,31 @@ class RoomManager:
                     room.path,
                     writer.last_error,
                 )
+            if not writer.dirty and room.lineage is not None:
+                self._remember_closed_room(
+                    room.path,
+                    ClosedRoom(room.doc.get_update(), room.lineage, writer.written_content),
+                )
             self._rooms.pop(room.path, None)
             self._writers.pop(room.path, None)
             room.close(CLOSE_ROOM_CLOSED, reason)
             self._log.info("[room] closed %r (%s)", room.path, reason)
+
+    def _remember_closed_room(self, path: str, closed: ClosedRoom) -> None:
+        self._forget_closed_room(path)
+        if len(closed.state) > self._settings.closed_room_cache_bytes:
+            return
+        self._closed_rooms[path] = closed
+        self._closed_rooms_bytes += len(closed.state)
+        while self._closed_rooms_bytes > self._settings.closed_room_cache_bytes:
+            _, oldest = self._closed_rooms.popitem(last=False)
+            self._closed_rooms_bytes -= len(oldest.state)
+
+    def _forget_closed_room(self, path: str) -> ClosedRoom | None:
+        closed = self._closed_rooms.pop(path, None)
+        if closed is not None:
+            self._closed_rooms_bytes -= len(closed.state)
+        return closed
 
     async def stop(self) -> None:
         """Write every room back and close it: the server is shutting down."""

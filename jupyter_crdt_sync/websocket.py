@@ -12,9 +12,9 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .peer import CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, Peer
+from .peer import CLOSE_PROTOCOL_ERROR, CLOSE_STALE_REPLICA, CLOSE_UNSUPPORTED_DATA, Peer
 from .protocol import ProtocolError
-from .room import Room
+from .room import Room, StaleReplicaError
 from .rooms import RoomManager
 
 
@@ -91,6 +91,8 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
             return
         try:
             room.receive(peer, message)
+        except StaleReplicaError as exc:
+            self._refuse(CLOSE_STALE_REPLICA, str(exc))
         except ProtocolError as exc:
             self._refuse(CLOSE_PROTOCOL_ERROR, str(exc))
 

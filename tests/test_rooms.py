@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_crdt_sync.client import room_url
 
-from .conftest import FAST_TIMINGS, file_sources
+from .conftest import FAST_TIMINGS, file_sources, wait_for_file, write_notebook
 from .raw_websocket import RawWebSocket
 
 PEER_BUDGET = 1024 * 1024
@@ -133,3 +133,81 @@ async def test_status_lists_rooms(make_notebook, connect, jp_fetch):
     assert rooms["a.ipynb"]["dirty"] is False
     assert rooms["a.ipynb"]["last_saved"] is not None
     assert rooms["sub/b.ipynb"]["last_saved"] is None
+
+
+async def wait_evicted(room_manager: Any, path: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while path in room_manager.rooms:
+        assert loop.time() < deadline, f"room {path!r} was not evicted"
+        await asyncio.sleep(0.05)
+
+
+async def test_reconnecting_after_eviction_merges_offline_edits(
+    make_notebook, connect, room_manager
+):
+    path = make_notebook("nb.ipynb", ["abcd", "efgh"])
+    window = await connect("nb.ipynb")
+    await window.disconnect()
+    await wait_evicted(room_manager, "nb.ipynb")
+    # Offline, with a copy of the evicted room's history, as a browser tab would be.
+    window.insert_text("cell-1", 4, "!")
+    await window.connect()
+    other = await connect("nb.ipynb")
+    await other.wait_for(lambda r: r.source("cell-1") == "efgh!")
+    for peer in (window, other):
+        assert peer.cell_ids() == ["cell-0", "cell-1"]
+    await wait_for_file(path, ["abcd", "efgh!"])
+
+
+async def test_peer_must_start_with_its_state_vector(make_notebook, connect, room_manager):
+    from pycrdt import Doc, Text
+
+    from jupyter_crdt_sync.protocol import create_update_message
+
+    make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    # A raw client that skips sync step 1 and sends an update straight away.
+    raw = RoomClientWithoutHandshake(peer.url, peer._headers)
+    doc = Doc()
+    doc.get("t", type=Text).insert(0, "x")
+    await raw.open()
+    raw.send(create_update_message(doc.get_update()))
+    assert await raw.close_code() == 1002
+    assert peer.source("cell-0") == "abcd"
+
+
+class RoomClientWithoutHandshake:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url, self.headers = url, headers
+
+    async def open(self) -> None:
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        self.connection = await websocket_connect(HTTPRequest(self.url, headers=self.headers))
+
+    def send(self, frame: bytes) -> None:
+        self.connection.write_message(frame, binary=True)
+
+    async def close_code(self) -> int | None:
+        while await self.connection.read_message() is not None:
+            pass
+        return self.connection.close_code
+
+
+async def test_file_changed_while_closed_starts_a_new_history(
+    make_notebook, connect, room_manager, jp_root_dir
+):
+    # The history of the closed room is kept, but the file edited since it was written
+    # is the truth: the new room starts from it, and old copies are refused.
+    make_notebook("nb.ipynb", ["abcd"])
+    window = await connect("nb.ipynb")
+    await window.disconnect()
+    await wait_evicted(room_manager, "nb.ipynb")
+    write_notebook(jp_root_dir / "nb.ipynb", ["changed on disk"])
+    with pytest.raises(ConnectionError):
+        await window.connect()
+    assert window.close_code == 4409
+    fresh = await connect("nb.ipynb")
+    assert [fresh.source(c) for c in fresh.cell_ids()] == ["changed on disk"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -92,7 +92,10 @@ class YjsPeer:
         return reply
 
     async def connect(self) -> None:
-        self.client_id = (await self.call("connect", timeout=WAIT))["clientId"]
+        reply = await self.call("connect", timeout=WAIT)
+        if not reply["synced"]:
+            pytest.fail(f"the server refused the Yjs peer: {reply['refused']}")
+        self.client_id = reply["clientId"]
 
     async def sources(self) -> list[str]:
         return list((await self.call("sources"))["sources"])
@@ -116,16 +119,19 @@ class YjsPeer:
             except asyncio.TimeoutError:
                 await self.kill()
                 pytest.fail(f"the Yjs peer did not exit; its stderr:\n{self.stderr}")
-        await self._stderr_reader
+        await self.kill()
 
     async def kill(self) -> None:
         """End the peer abruptly: its socket drops without a goodbye."""
         if self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+        await asyncio.wait_for(self._stderr_reader, COMMAND_TIMEOUT)
 
 
-StartPeer = Callable[[str], Any]
+StartPeer = Callable[[str], Awaitable[YjsPeer]]
+MakeNotebook = Callable[..., Path]
+Connect = Callable[..., Awaitable[RoomClient]]
 
 
 @pytest.fixture
@@ -173,13 +179,17 @@ async def wait_converged(python: RoomClient, peer: YjsPeer, path: Path, cell: st
 
 
 @pytest.mark.parametrize("path", ["nb.ipynb", "sub dir/caf\u00e9 #1.ipynb"])
-async def test_js_client_sees_the_cells_of_the_file(make_notebook, yjs_peer, path):
+async def test_js_client_sees_the_cells_of_the_file(
+    make_notebook: MakeNotebook, yjs_peer: StartPeer, path: str
+) -> None:
     make_notebook(path, ["import os", "print('hi')\n", ""])
     peer = await yjs_peer(path)
     assert await peer.sources() == ["import os", "print('hi')\n", ""]
 
 
-async def test_js_edit_reaches_python_and_the_file(make_notebook, connect, yjs_peer):
+async def test_js_edit_reaches_python_and_the_file(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer
+) -> None:
     notebook = make_notebook("nb.ipynb", ["abcd", "x = 1"])
     python = await connect("nb.ipynb")
     peer = await yjs_peer("nb.ipynb")
@@ -193,7 +203,9 @@ async def test_js_edit_reaches_python_and_the_file(make_notebook, connect, yjs_p
     await wait_for_file(notebook, ["ad", "x = 1\ny = 2"])
 
 
-async def test_python_edit_reaches_js(make_notebook, connect, yjs_peer):
+async def test_python_edit_reaches_js(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer
+) -> None:
     make_notebook("nb.ipynb", ["abcd"])
     peer = await yjs_peer("nb.ipynb")
     python = await connect("nb.ipynb")
@@ -204,7 +216,9 @@ async def test_python_edit_reaches_js(make_notebook, connect, yjs_peer):
     await peer.wait_source("cell-0", "Ycd")
 
 
-async def test_concurrent_edits_converge(make_notebook, connect, yjs_peer):
+async def test_concurrent_edits_converge(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer
+) -> None:
     notebook = make_notebook("nb.ipynb", ["shared"])
     python = await connect("nb.ipynb")
     peer = await yjs_peer("nb.ipynb")
@@ -239,7 +253,9 @@ async def test_concurrent_edits_converge(make_notebook, connect, yjs_peer):
     assert final == text
 
 
-async def test_non_bmp_text_is_counted_right_on_both_sides(make_notebook, connect, yjs_peer):
+async def test_non_bmp_text_is_counted_right_on_both_sides(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer
+) -> None:
     """Yjs indexes UTF-16 code units, pycrdt UTF-8 bytes: emoji must land where meant."""
     notebook = make_notebook("nb.ipynb", ["A\U0001f34eB"])  # A, red apple, B
     python = await connect("nb.ipynb")
@@ -271,7 +287,9 @@ def awareness_of(python: RoomClient, client_id: int | None) -> dict[str, Any] | 
     return python.awareness.states.get(client_id)
 
 
-async def test_awareness_comes_and_goes_with_the_js_client(make_notebook, connect, yjs_peer):
+async def test_awareness_comes_and_goes_with_the_js_client(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer
+) -> None:
     make_notebook("nb.ipynb", ["abcd"])
     python = await connect("nb.ipynb")
     python.set_awareness({"user": {"name": "python"}})
@@ -291,3 +309,32 @@ async def test_awareness_comes_and_goes_with_the_js_client(make_notebook, connec
     await python.wait_for(lambda r: awareness_of(r, peer.client_id) == js_state)
     await peer.kill()
     await python.wait_for(lambda r: awareness_of(r, peer.client_id) is None)
+
+
+async def test_js_client_rejoining_a_reloaded_room_does_not_duplicate_cells(
+    make_notebook: MakeNotebook, connect: Connect, yjs_peer: StartPeer, room_manager: Any
+) -> None:
+    """WebsocketProvider reconnects on its own, with the replica it had: after a network
+    drop longer than the eviction delay, or a server restart, it meets a room loaded afresh
+    from the file. Merged into that room, its replica must not double every cell; refusing
+    it for good (close code 4400-4499) would at least keep the room intact."""
+    notebook = make_notebook("nb.ipynb", ["abcd", "efgh"])
+    peer = await yjs_peer("nb.ipynb")
+    await peer.call("disconnect")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while "nb.ipynb" in room_manager.rooms:
+        assert loop.time() < deadline, "the room was not evicted"
+        await asyncio.sleep(0.05)
+
+    rejoined = await peer.call("connect", timeout=WAIT)
+    python = await connect("nb.ipynb")
+    sources = [python.source(cell_id) for cell_id in python.cell_ids()]
+    assert sources == ["abcd", "efgh"], (
+        "SERVER BUG: a Yjs client that rejoined a room reloaded from the file merged its old "
+        f"replica into it, and every peer now sees each cell twice: {sources}, cell ids "
+        f"{python.cell_ids()} (the file hides it: jupyter_ydoc drops exact duplicates)"
+    )
+    if rejoined["synced"]:
+        assert await peer.sources() == ["abcd", "efgh"]
+    await wait_for_file(notebook, ["abcd", "efgh"])

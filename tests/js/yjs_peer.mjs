@@ -19,6 +19,8 @@ const doc = new Y.Doc()
 const cells = doc.getArray('cells')
 /** @type {WebsocketProvider | null} */
 let provider = null
+// Set when the server closes the connection for good (codes 4400-4499): no reconnecting.
+let refused = null
 
 const connected = () => {
   if (provider === null) throw new Error('not connected: send "connect" first')
@@ -56,27 +58,32 @@ const until = (check, what, timeout = 10) => new Promise((resolve, reject) => {
     doc.off('update', recheck)
     p.awareness.off('change', recheck)
     p.off('sync', recheck)
+    p.off('closed', recheck)
   }
   doc.on('update', recheck)
   p.awareness.on('change', recheck)
   p.on('sync', recheck)
+  p.on('closed', recheck)
   recheck()
 })
 
 const commands = {
-  // Connect (or reconnect after "disconnect") and wait for the server's sync step 2.
+  // Connect (or reconnect after "disconnect") and wait for the server's sync step 2, or for
+  // the server to refuse the connection for good.
   async connect ({ timeout }) {
+    refused = null
     if (provider === null) {
       provider = new WebsocketProvider(serverUrl, roomName, doc, {
         WebSocketPolyfill: WebSocket,
         params: { token },
         disableBc: true
       })
+      provider.on('closed', (event) => { refused = event })
     } else {
       provider.connect()
     }
-    await until(() => provider.synced, 'sync', timeout)
-    return { clientId: doc.clientID }
+    await until(() => provider.synced || refused !== null, 'sync', timeout)
+    return { clientId: doc.clientID, synced: provider.synced, refused }
   },
   // Close the websocket the way a closing tab does: the local awareness state is announced
   // as gone first. The document stays, and edits made meanwhile sync on "connect".
@@ -125,5 +132,6 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
     reply({ ok: false, error: String(error?.message ?? error) })
   }
 }
-// stdin closed: leave like a closing tab, then let the event loop drain.
+// stdin closed: leave like a closing tab, and stop the awareness timer so that node exits.
 provider?.destroy()
+doc.destroy()
