@@ -331,7 +331,7 @@ async def test_js_client_rejoining_a_reloaded_room_does_not_duplicate_cells(
     python = await connect("nb.ipynb")
     sources = [python.source(cell_id) for cell_id in python.cell_ids()]
     assert sources == ["abcd", "efgh"], (
-        "SERVER BUG: a Yjs client that rejoined a room reloaded from the file merged its old "
+        "a Yjs client that rejoined a room reloaded from the file merged its old "
         f"replica into it, and every peer now sees each cell twice: {sources}, cell ids "
         f"{python.cell_ids()} (the file hides it: jupyter_ydoc drops exact duplicates)"
     )
