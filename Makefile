@@ -7,7 +7,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 demo:  ## install the project with JupyterLab, then start it on the demo notebook
 	$(PYTHON) -m pip install -e ".[lab]"
-	jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=demo welcome.ipynb
+	jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=demo demo/welcome.ipynb
 
 test:  ## install the test dependencies, then run the linters and the whole suite
 	$(PYTHON) -m pip install -e ".[test]"
