@@ -48,6 +48,8 @@ class Room:
         # The server is not a collaborator: it keeps no awareness state of its own.
         self.awareness.set_local_state(None)
         self.peers: set[Peer] = set()
+        # Server-side work that keeps the room open without peers (RoomManager.hold).
+        self.holds = 0
         # The client id under which the room's first content was created: every replica
         # that descends from this room's history has content from it.
         self.lineage: int | None = None

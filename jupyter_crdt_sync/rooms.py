@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from logging import Logger
 from typing import Any
@@ -92,7 +94,23 @@ class RoomManager:
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.remove_peer(peer)
-        if not room.peers and not room.closing:
+        self._maybe_schedule_eviction(room)
+
+    @asynccontextmanager
+    async def hold(self, path: str) -> AsyncIterator[Room]:
+        """Keep the room of `path` open, with or without peers, for the duration: for
+        server-side work such as executing cells for a script that has disconnected."""
+        room = await self.get(path)
+        self._cancel_eviction(path)
+        room.holds += 1
+        try:
+            yield room
+        finally:
+            room.holds -= 1
+            self._maybe_schedule_eviction(room)
+
+    def _maybe_schedule_eviction(self, room: Room) -> None:
+        if not room.peers and not room.holds and not room.closing:
             self._schedule_eviction(room)
 
     async def _load(self, path: str) -> Room:
@@ -139,7 +157,7 @@ class RoomManager:
 
     def _start_eviction(self, room: Room) -> None:
         self._eviction_timers.pop(room.path, None)
-        if room.peers or room.closing:
+        if room.peers or room.holds or room.closing:
             return
         task = asyncio.ensure_future(self._close_room(room, "room evicted"))
         self._evictions.add(task)

@@ -211,3 +211,17 @@ async def test_file_changed_while_closed_starts_a_new_history(
     assert window.close_code == 4409
     fresh = await connect("nb.ipynb")
     assert [fresh.source(c) for c in fresh.cell_ids()] == ["changed on disk"]
+
+
+async def test_a_held_room_outlives_its_peers(make_notebook, connect, room_manager):
+    path = make_notebook("nb.ipynb", ["abcd"])
+    async with room_manager.hold("nb.ipynb") as room:
+        peer = await connect("nb.ipynb")
+        await peer.disconnect()
+        await asyncio.sleep(0.8)
+        assert room_manager.rooms["nb.ipynb"] is room
+        # Server-side work edits the document with nobody connected.
+        source = room.notebook.ycells[0]["source"]
+        source.insert(4, " (headless)")
+    await wait_evicted(room_manager, "nb.ipynb")
+    assert file_sources(path) == ["abcd (headless)"]
