@@ -1,0 +1,499 @@
+"""The durable update store: every room's CRDT history in one SQLite file.
+
+Each room has a snapshot (its whole state at the last compaction) and the updates made
+since, in order. Updates from all rooms are committed together, one transaction at a time
+on one writer thread: while a commit runs, new updates gather for the next one, so
+durability costs one fsync per batch, not per keystroke. A room learns through its journal
+when its updates are durable, and only then sends them to other peers.
+
+The store also keeps, per room, the lineage (the client id of the room's first content)
+and the notebook as last written to the file: the base for merging edits made to the file
+while the server was not looking.
+
+A store that cannot be written (disk full, read-only, permission denied) does not stop the
+rooms: they go on in memory, the error is logged once and shown in the status, and the
+unwritten updates are retried until they are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from logging import Logger
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE documents (
+    path TEXT PRIMARY KEY,
+    lineage INTEGER NOT NULL,
+    snapshot BLOB NOT NULL,
+    snapshot_checksum INTEGER NOT NULL,
+    file_fingerprint TEXT NOT NULL,
+    file_content TEXT NOT NULL
+);
+CREATE TABLE updates (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    data BLOB NOT NULL,
+    checksum INTEGER NOT NULL
+);
+CREATE INDEX updates_by_path ON updates (path, id);
+"""
+
+
+class CorruptEntryError(Exception):
+    """A room's stored history cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class StoredRoom:
+    lineage: int
+    updates: list[bytes]  # the snapshot first, then the updates since, in order
+    file_fingerprint: str
+    file_content: dict[str, Any]
+
+
+def fingerprint(content: dict[str, Any]) -> str:
+    """A digest of a notebook's content, independent of how its file is formatted."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{zlib.crc32(canonical.encode()):08x}-{len(canonical)}"
+
+
+@dataclass
+class _Pending:
+    path: str
+    kind: str  # "update" or "snapshot"
+    data: bytes
+    journal: RoomJournal | None = None
+    seq: int = 0
+
+
+class Store:
+    def __init__(
+        self,
+        path: str,
+        log: Logger,
+        *,
+        compact_after_updates: int = 10_000,
+        compact_min_bytes: int = 256 * 1024,
+        retry_interval: float = 2.0,
+    ) -> None:
+        self.path = path
+        self.error: str | None = None
+        self._log = log
+        self._compact_after_updates = compact_after_updates
+        self._compact_min_bytes = compact_min_bytes
+        self._retry_interval = retry_interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crdtsync-store")
+        self._connection: sqlite3.Connection | None = None
+        self._pending: list[_Pending] = []
+        self._commit_task: asyncio.Task[None] | None = None
+        self._journals: dict[str, RoomJournal] = {}
+
+    # -- opening ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._connection is not None:
+            raise RuntimeError("store already open")
+        await self._run(self._open_sync)
+
+    def _open_sync(self) -> None:
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        try:
+            self._connection = self._connect_checked()
+        except sqlite3.DatabaseError as exc:
+            moved = self._move_aside(".corrupt")
+            self._log.warning(
+                "[persist] the store %s is unreadable (%s); moved it to %s and started "
+                "a new one: rooms are rebuilt from their .ipynb files",
+                self.path,
+                exc,
+                moved,
+            )
+            self._connection = self._connect_checked()
+        except _UnknownVersionError as exc:
+            moved = self._move_aside(f".version-{exc.version}")
+            self._log.warning(
+                "[persist] the store %s has schema version %d, this server knows %d; "
+                "moved it to %s and started a new one",
+                self.path,
+                exc.version,
+                SCHEMA_VERSION,
+                moved,
+            )
+            self._connection = self._connect_checked()
+
+    def _connect_checked(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if version == 0 and tables == 0:
+                connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.executescript(
+                    f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
+            elif version != SCHEMA_VERSION:
+                raise _UnknownVersionError(version)
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA journal_size_limit = 4194304")
+            connection.execute("PRAGMA busy_timeout = 5000")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _move_aside(self, suffix: str) -> str:
+        target = self.path + suffix
+        number = 1
+        while os.path.exists(target):
+            target = f"{self.path}{suffix}.{number}"
+            number += 1
+        os.replace(self.path, target)
+        for sidecar in ("-wal", "-shm"):
+            if os.path.exists(self.path + sidecar):
+                os.replace(self.path + sidecar, target + sidecar)
+        return target
+
+    async def close(self) -> None:
+        """Write what is pending (one last try) and close the database."""
+        while self._commit_task is not None:
+            await asyncio.shield(self._commit_task)
+        if self._pending:
+            await self._commit_once()
+        if self._connection is not None:
+            await self._run(self._connection.close)
+            self._connection = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # -- rooms -----------------------------------------------------------------------------
+
+    async def load(self, path: str) -> StoredRoom | None:
+        """The stored history of a room; a corrupt one is moved aside and None returned."""
+        try:
+            return await self._run(self._load_sync, path)
+        except CorruptEntryError as exc:
+            moved = await self.move_aside(path)
+            self._log.warning(
+                "[persist] the stored history of %r is corrupt (%s); kept it as %r and "
+                "rebuilt the room from the file",
+                path,
+                exc,
+                moved,
+            )
+            return None
+        except (sqlite3.Error, OSError) as exc:
+            self._report_error(f"cannot read the store: {exc}")
+            return None
+
+    def _load_sync(self, path: str) -> StoredRoom | None:
+        assert self._connection is not None
+        row = self._connection.execute(
+            "SELECT lineage, snapshot, snapshot_checksum, file_fingerprint, file_content "
+            "FROM documents WHERE path = ?",
+            (path,),
+        ).fetchone()
+        if row is None:
+            return None
+        lineage, snapshot, snapshot_checksum, file_fingerprint, file_content = row
+        if zlib.crc32(snapshot) != snapshot_checksum:
+            raise CorruptEntryError("snapshot checksum mismatch")
+        updates = [snapshot]
+        for data, checksum in self._connection.execute(
+            "SELECT data, checksum FROM updates WHERE path = ? ORDER BY id", (path,)
+        ):
+            if zlib.crc32(data) != checksum:
+                raise CorruptEntryError("update checksum mismatch")
+            updates.append(data)
+        try:
+            content = json.loads(file_content)
+        except ValueError as exc:
+            raise CorruptEntryError(f"unreadable file content: {exc}") from exc
+        return StoredRoom(lineage, updates, file_fingerprint, content)
+
+    async def move_aside(self, path: str) -> str:
+        """Rename a room's stored history to `<path>.corrupt` (numbered if taken)."""
+        return str(await self._run(self._move_entry_sync, path))
+
+    def _move_entry_sync(self, path: str) -> str:
+        assert self._connection is not None
+        target = f"{path}.corrupt"
+        number = 1
+        while self._connection.execute(
+            "SELECT 1 FROM documents WHERE path = ?", (target,)
+        ).fetchone():
+            target = f"{path}.corrupt.{number}"
+            number += 1
+        with self._transaction():
+            self._connection.execute("UPDATE documents SET path = ? WHERE path = ?", (target, path))
+            self._connection.execute("UPDATE updates SET path = ? WHERE path = ?", (target, path))
+        return target
+
+    async def create(
+        self, path: str, lineage: int, state: bytes, file_content: dict[str, Any]
+    ) -> None:
+        """Start a room's history; replaces any earlier one for the path."""
+        try:
+            await self._run(self._create_sync, path, lineage, state, file_content)
+        except (sqlite3.Error, OSError) as exc:
+            self._report_error(f"cannot write the store: {exc}")
+
+    def _create_sync(
+        self, path: str, lineage: int, state: bytes, file_content: dict[str, Any]
+    ) -> None:
+        assert self._connection is not None
+        with self._transaction():
+            self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
+            self._connection.execute(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    path,
+                    lineage,
+                    state,
+                    zlib.crc32(state),
+                    fingerprint(file_content),
+                    json.dumps(file_content),
+                ),
+            )
+
+    async def record_file(self, path: str, file_content: dict[str, Any]) -> None:
+        """Remember the notebook as the room just wrote it to its file."""
+        try:
+            await self._run(
+                self._execute,
+                "UPDATE documents SET file_fingerprint = ?, file_content = ? WHERE path = ?",
+                (fingerprint(file_content), json.dumps(file_content), path),
+            )
+        except (sqlite3.Error, OSError) as exc:
+            self._report_error(f"cannot write the store: {exc}")
+
+    async def delete(self, path: str) -> None:
+        await self._run(self._delete_sync, path)
+
+    def _delete_sync(self, path: str) -> None:
+        assert self._connection is not None
+        with self._transaction():
+            self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
+            self._connection.execute("DELETE FROM documents WHERE path = ?", (path,))
+
+    async def rename(self, old_path: str, new_path: str) -> None:
+        journal = self._journals.pop(old_path, None)
+        if journal is not None:
+            journal.path = new_path
+            self._journals[new_path] = journal
+        for item in self._pending:
+            if item.path == old_path:
+                item.path = new_path
+        await self._run(self._rename_sync, old_path, new_path)
+
+    def _rename_sync(self, old_path: str, new_path: str) -> None:
+        assert self._connection is not None
+        with self._transaction():
+            for table in ("updates", "documents"):
+                if table == "documents":
+                    self._connection.execute("DELETE FROM documents WHERE path = ?", (new_path,))
+                self._connection.execute(
+                    f"UPDATE {table} SET path = ? WHERE path = ?", (new_path, old_path)
+                )
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...]) -> None:
+        assert self._connection is not None
+        self._connection.execute(sql, parameters)
+
+    def _transaction(self) -> _Transaction:
+        assert self._connection is not None
+        return _Transaction(self._connection)
+
+    async def stats(self, path: str) -> tuple[int, int]:
+        """Bytes stored for a room, and the number of updates since its last compaction."""
+        return tuple(await self._run(self._stats_sync, path))  # type: ignore[return-value]
+
+    def _stats_sync(self, path: str) -> tuple[int, int]:
+        assert self._connection is not None
+        snapshot = self._connection.execute(
+            "SELECT length(snapshot) + length(file_content) FROM documents WHERE path = ?",
+            (path,),
+        ).fetchone()
+        count, size = self._connection.execute(
+            "SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return (snapshot[0] if snapshot else 0) + size, count
+
+    def file_bytes(self) -> int:
+        if self.path == ":memory:":
+            return 0
+        return sum(
+            os.path.getsize(self.path + suffix)
+            for suffix in ("", "-wal")
+            if os.path.exists(self.path + suffix)
+        )
+
+    # -- the journal of updates ------------------------------------------------------------
+
+    def journal(self, path: str, snapshot: Callable[[], bytes]) -> RoomJournal:
+        """The append-only log of one open room; `snapshot` gives its whole state."""
+        journal = RoomJournal(self, path, snapshot)
+        self._journals[path] = journal
+        return journal
+
+    def _forget_journal(self, journal: RoomJournal) -> None:
+        if self._journals.get(journal.path) is journal:
+            del self._journals[journal.path]
+
+    def _enqueue(self, item: _Pending) -> None:
+        self._pending.append(item)
+        if self._commit_task is None:
+            self._commit_task = asyncio.ensure_future(self._commit_loop())
+
+    async def _commit_loop(self) -> None:
+        try:
+            # Let every update of this event-loop tick join the first batch.
+            await asyncio.sleep(0)
+            while self._pending:
+                if not await self._commit_once():
+                    await asyncio.sleep(self._retry_interval)
+        finally:
+            self._commit_task = None
+
+    async def _commit_once(self) -> bool:
+        batch, self._pending = self._pending, []
+        try:
+            await self._run(self._write_batch, [(i.path, i.kind, i.data) for i in batch])
+        except (sqlite3.Error, OSError) as exc:
+            self._report_error(f"cannot write the store: {exc}")
+            # Keep the room going in memory; the batch is retried, in order, later.
+            self._pending[:0] = batch
+            self._release(batch)
+            return False
+        if self.error is not None:
+            self._log.info("[persist] the store %s is writable again", self.path)
+            self.error = None
+        self._release(batch)
+        return True
+
+    def _release(self, batch: list[_Pending]) -> None:
+        for item in batch:
+            if item.journal is not None:
+                item.journal._durable_through(item.seq)
+
+    def _write_batch(self, batch: list[tuple[str, str, bytes]]) -> None:
+        assert self._connection is not None
+        compacted = False
+        with self._transaction():
+            for path, kind, data in batch:
+                if kind == "update":
+                    self._connection.execute(
+                        "INSERT INTO updates (path, data, checksum) VALUES (?, ?, ?)",
+                        (path, data, zlib.crc32(data)),
+                    )
+                else:
+                    # A snapshot covers every update of the room queued before it.
+                    self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
+                    self._connection.execute(
+                        "UPDATE documents SET snapshot = ?, snapshot_checksum = ? WHERE path = ?",
+                        (data, zlib.crc32(data), path),
+                    )
+                    compacted = True
+        if compacted:
+            self._connection.execute("PRAGMA incremental_vacuum")
+
+    def _report_error(self, message: str) -> None:
+        if message != self.error:
+            self._log.error("[persist] %s (rooms go on in memory; retrying)", message)
+        self.error = message
+
+
+class RoomJournal:
+    """One open room's view of the store: append updates, learn when they are durable."""
+
+    def __init__(self, store: Store, path: str, snapshot: Callable[[], bytes]) -> None:
+        self.path = path
+        self.appended = 0
+        self.durable = 0
+        self.updates_since_compaction = 0
+        self._bytes_since_compaction = 0
+        self._compact_at_bytes = store._compact_min_bytes
+        self._compaction_scheduled = False
+        self._store = store
+        self._snapshot = snapshot
+        self._listeners: list[Callable[[int], None]] = []
+
+    def on_durable(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def append(self, update: bytes) -> int:
+        """Queue an update for the next commit; returns its sequence number.
+
+        Called from the document observer, so it does no I/O and does not read the
+        document: a compaction it triggers runs at the next turn of the event loop.
+        """
+        self.appended += 1
+        self._store._enqueue(_Pending(self.path, "update", update, self, self.appended))
+        self.updates_since_compaction += 1
+        self._bytes_since_compaction += len(update)
+        due = (
+            self.updates_since_compaction >= self._store._compact_after_updates
+            or self._bytes_since_compaction > self._compact_at_bytes
+        )
+        if due and not self._compaction_scheduled:
+            self._compaction_scheduled = True
+            asyncio.get_running_loop().call_soon(self.compact)
+        return self.appended
+
+    def compact(self) -> None:
+        """Replace the room's history so far with one snapshot of its state."""
+        self._compaction_scheduled = False
+        state = self._snapshot()
+        self._store._enqueue(_Pending(self.path, "snapshot", state))
+        self.updates_since_compaction = 0
+        self._bytes_since_compaction = 0
+        # The log may grow to the size of the document itself before it is squashed
+        # again: the store stays a small multiple of the document however long people edit.
+        self._compact_at_bytes = max(self._store._compact_min_bytes, len(state))
+
+    def _durable_through(self, seq: int) -> None:
+        if seq > self.durable:
+            self.durable = seq
+            for listener in self._listeners:
+                listener(seq)
+
+    def close(self) -> None:
+        self._listeners.clear()
+        self._store._forget_journal(self)
+
+
+class _UnknownVersionError(Exception):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"unknown store schema version {version}")
+        self.version = version
+
+
+class _Transaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        self._connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self._connection.execute("COMMIT")
+        else:
+            self._connection.execute("ROLLBACK")
