@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Float, Int, Unicode
 
 from .api import StatusHandler
 from .atomic_save import install_replace_writing
 from .rooms import RoomManager, RoomSettings
+from .store import Store
 from .websocket import RoomWebSocketHandler
+
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
 
 class CRDTSync(ExtensionApp):
@@ -53,13 +60,26 @@ class CRDTSync(ExtensionApp):
         help="Seconds between websocket keep-alive pings; a peer that does not answer a ping "
         "before the next one is due is disconnected. 0 disables pings. Default: 30.0.",
     )
-    closed_room_cache_bytes = Int(
-        64 * 1024 * 1024,
+    store_path = Unicode(
+        "",
         config=True,
-        help="Bytes of CRDT history kept in memory for recently evicted rooms, so that a "
-        "window reconnecting with its old copy of the notebook merges into the reopened room "
-        "instead of being refused (close code 4409, reload needed). Used only while the file "
-        "is unchanged since the room wrote it. 0 keeps none. Default: 67108864 (64 MiB).",
+        help="The SQLite file that keeps every room's CRDT history, so that no edit is lost "
+        "when the server stops or crashes and reconnecting windows merge without duplicating "
+        "anything. ':memory:' keeps it in memory only (no durability across restarts). "
+        "Default: '' (crdtsync/store.sqlite in Jupyter's data directory).",
+    )
+    compact_after_updates = Int(
+        10_000,
+        config=True,
+        help="Updates after which a room's stored history is squashed into one snapshot "
+        "(also once the updates outweigh the snapshot itself). Default: 10000.",
+    )
+    file_check_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds between checks of an open notebook's file for edits made outside the "
+        "room (an editor, git, nbconvert); saves through the contents manager are seen at "
+        "once. 0 disables the polling. Default: 2.0.",
     )
     replace_on_save = Bool(
         True,
@@ -73,15 +93,26 @@ class CRDTSync(ExtensionApp):
         contents_manager = self.serverapp.contents_manager
         if self.replace_on_save and install_replace_writing(contents_manager):
             self.log.info("[persist] notebooks are saved by atomic rename")
+        self.store = Store(
+            self.store_path or os.path.join(jupyter_data_dir(), "crdtsync", "store.sqlite"),
+            self.log,
+            compact_after_updates=self.compact_after_updates,
+        )
+        self.store.open()
+        self.log.info("[persist] room histories are kept in %s", self.store.path)
         self.room_manager = RoomManager(
             contents_manager,
             RoomSettings(
                 save_delay=self.save_delay,
                 save_max_delay=self.save_max_delay,
                 eviction_delay=self.eviction_delay,
-                closed_room_cache_bytes=self.closed_room_cache_bytes,
+                file_check_interval=self.file_check_interval,
             ),
             self.log,
+            store=self.store,
+        )
+        self.serverapp.event_logger.add_listener(
+            schema_id=CONTENTS_EVENTS, listener=self._on_contents_event
         )
         self.settings.update(
             crdtsync_room_manager=self.room_manager,
@@ -96,5 +127,16 @@ class CRDTSync(ExtensionApp):
             ]
         )
 
+    async def _on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        # Renames, deletions and saves made through the contents manager, by anyone.
+        action, path = data.get("action"), str(data.get("path", "")).strip("/")
+        if action == "rename":
+            await self.room_manager.file_renamed(str(data.get("source_path", "")).strip("/"), path)
+        elif action == "delete":
+            await self.room_manager.file_deleted(path)
+        elif action in ("save", "upload"):
+            await self.room_manager.file_changed(path)
+
     async def stop_extension(self) -> None:
         await self.room_manager.stop()
+        await self.store.close()

@@ -32,6 +32,8 @@ class MergeReport:
     deleted: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     kept_despite_deletion: list[str] = field(default_factory=list)
+    # The document's id for each of theirs' cells, in order: the base of the next merge.
+    theirs_cell_ids: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.deleted or self.changed)
@@ -40,7 +42,7 @@ class MergeReport:
 def merge_text(base: str, ours: str, theirs: str) -> list[tuple[int, int, str]]:
     """The edits (start, end, replacement), in `ours` indexes and in descending order,
     that bring the changes base -> theirs into ours."""
-    if base == theirs:
+    if base == theirs or ours == theirs:
         return []
     ours_index: list[int | None] = [None] * len(base)
     for a, b, size in SequenceMatcher(None, base, ours, autojunk=False).get_matching_blocks():
@@ -65,13 +67,20 @@ def merge_text(base: str, ours: str, theirs: str) -> list[tuple[int, int, str]]:
         if tag in ("insert", "replace"):
             insertions.append((boundary(i2 if tag == "replace" else i1), theirs[j1:j2]))
 
-    edits: list[tuple[int, int, str]] = [(position, position, text) for position, text in insertions]
-    for start in sorted(deletions):
-        if edits and edits[-1][1] == start and edits[-1][2] == "" and edits[-1][0] != start:
-            edits[-1] = (edits[-1][0], start + 1, "")
-        else:
-            edits.append((start, start + 1, ""))
-    # Deletions before insertions at the same place, all from the end backwards.
+    edits = [(position, position, text) for position, text in insertions]
+    # Runs of deleted characters become one edit, split wherever something is inserted.
+    inserted_at = {position for position, _ in insertions}
+    run_start = run_end = -1
+    for index in sorted(deletions):
+        if index == run_end and index not in inserted_at:
+            run_end += 1
+            continue
+        if run_start >= 0:
+            edits.append((run_start, run_end, ""))
+        run_start, run_end = index, index + 1
+    if run_start >= 0:
+        edits.append((run_start, run_end, ""))
+    # From the end backwards; at one place, the deletion before the insertion.
     edits.sort(key=lambda edit: (edit[0], edit[1] > edit[0]), reverse=True)
     return edits
 
@@ -97,14 +106,15 @@ def merge_into_notebook(
     with notebook.ydoc.transaction():
         _merge_metadata(notebook, base, theirs)
         theirs_keys = _theirs_cell_keys(base, base_cell_ids, theirs)
+        report.theirs_cell_ids = theirs_keys
         base_by_key = {key: cell for key, cell in zip(base_cell_ids, base["cells"], strict=False)}
         ycells: Array = notebook.ycells
         ours_position = {str(ycell.get("id")): index for index, ycell in enumerate(ycells)}
 
         for key, cell in zip(theirs_keys, theirs["cells"], strict=True):
-            if key in base_by_key and key in ours_position:
-                if _merge_cell(ycells[ours_position[key]], base_by_key[key], cell):
-                    report.changed.append(key)
+            known = key in base_by_key and key in ours_position
+            if known and _merge_cell(ycells[ours_position[key]], base_by_key[key], cell):
+                report.changed.append(key)
 
         theirs_set = set(theirs_keys)
         for key, base_cell in reversed(list(base_by_key.items())):

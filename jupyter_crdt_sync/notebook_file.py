@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import copy
 import posixpath
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
@@ -83,11 +84,14 @@ class FileWriter:
         max_delay: float,
         log: Logger,
         loaded_content: dict[str, Any],
+        before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.path = path
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
+        # The file's modification time right after this writer's last write.
+        self.file_modified: Any = None
         self._notebook = notebook
         self._contents_manager = contents_manager
         self._delay = delay
@@ -99,6 +103,8 @@ class FileWriter:
             if key not in loaded_content.get("metadata", {})
         }
         self._last_written = loaded_content
+        self._written_cell_ids = document_cell_ids(notebook, loaded_content)
+        self._before_write = before_write
         self._dirty = False
         self._changed = asyncio.Event()
         self._save_lock = asyncio.Lock()
@@ -112,6 +118,17 @@ class FileWriter:
     def written_content(self) -> dict[str, Any]:
         """The notebook as the file holds it since this writer last wrote (or loaded) it."""
         return self._last_written
+
+    @property
+    def written_cell_ids(self) -> list[str]:
+        """The document's id of each cell of `written_content` (files < 4.5 have none)."""
+        return self._written_cell_ids
+
+    def accept_outside_content(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+        """The file was changed outside the room and merged in: it is the new base."""
+        self._last_written = content
+        self._written_cell_ids = cell_ids
+        self.mark_changed()
 
     def start(self) -> None:
         if self._task is not None:
@@ -168,13 +185,18 @@ class FileWriter:
                 self._report_error(f"the document is not a valid notebook: {exc.message}")
                 return False
             model = {"type": "notebook", "format": "json", "content": notebook}
+            cell_ids = document_cell_ids(self._notebook, content)
             try:
-                await ensure_async(self._contents_manager.save(model, self.path))
+                if self._before_write is not None:
+                    await self._before_write(self.path, content, cell_ids)
+                saved = await ensure_async(self._contents_manager.save(model, self.path))
             except (HTTPError, OSError) as exc:
                 self._dirty = True
                 self._report_error(f"could not write {self.path!r}: {exc}")
                 return False
             self._last_written = content
+            self._written_cell_ids = cell_ids
+            self.file_modified = saved.get("last_modified")
             self.last_saved = datetime.now(timezone.utc)
             self.saves += 1
             if self.last_error is not None:
@@ -203,3 +225,12 @@ class FileWriter:
                 await self._task
             self._task = None
         await self.save()
+
+
+def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]:
+    """The document's cell ids for the cells of `content`, read from it just now."""
+    ids = [cell.get("id") for cell in content.get("cells", [])]
+    if all(ids):
+        return [str(cell_id) for cell_id in ids]
+    # nbformat < 4.5 files carry no ids; the document's cells are in the same order.
+    return [str(ycell.get("id")) for ycell in notebook.ycells][: len(ids)]

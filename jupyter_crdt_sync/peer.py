@@ -22,6 +22,7 @@ CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_ROOM_CLOSED = 4001
 # In y-websocket, 4400-4499 are permanent: the client stops reconnecting.
+CLOSE_NOTEBOOK_DELETED = 4404
 CLOSE_STALE_REPLICA = 4409
 
 _peer_numbers = itertools.count(1)

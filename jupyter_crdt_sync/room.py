@@ -9,9 +9,11 @@ the change listeners (the file writer).
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from logging import Logger
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_ydoc import YNotebook
 from pycrdt import ArrayEvent, Awareness, Doc, Map, TransactionEvent, merge_updates
@@ -31,7 +33,30 @@ from .protocol import (
 
 ChangeListener = Callable[[], None]
 
+
+class Journal(Protocol):
+    """Where the room's updates are made durable (store.RoomJournal)."""
+
+    appended: int
+    durable: int
+
+    def append(self, update: bytes) -> int: ...
+
+    def on_durable(self, listener: Callable[[int], None]) -> None: ...
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    """A frame held back until the updates it carries are durable."""
+
+    seq: int
+    frame: bytes
+    exclude: Peer | None = None
+    only: Peer | None = None
+
+
 _ORIGIN_SERVER = object()
+_UNDO_NOTHING = "jupyter-crdt-sync: no server-side undo"
 
 
 class StaleReplicaError(ProtocolError):
@@ -43,6 +68,10 @@ class Room:
         self.path = path
         self.doc: Doc = Doc()
         self.notebook = YNotebook(self.doc)
+        # jupyter-ydoc's undo manager tracks every transaction when no origin is named, and
+        # keeps every deleted character alive for undo: the document would grow with all
+        # text ever deleted. Nothing is undone on the server, so it tracks nothing.
+        self.notebook.undo_manager.include_origin(_UNDO_NOTHING)
         self.widgets = self.doc.get("widgets", type=Map)
         self.awareness = Awareness(self.doc)
         # The server is not a collaborator: it keeps no awareness state of its own.
@@ -57,6 +86,8 @@ class Room:
         self.closing = False
         self._log = log
         self._change_listeners: list[ChangeListener] = []
+        self._journal: Journal | None = None
+        self._outbox: deque[_Outgoing] = deque()
         self._origin: object = _ORIGIN_SERVER
         # A well-formed update can still put non-cells into the cells array (a peer that
         # declares the root with another type); such an update is held back and undone.
@@ -75,10 +106,19 @@ class Room:
         self.notebook.set(content)
         self.lineage = self.doc.client_id
 
-    def restore(self, state: bytes, lineage: int) -> None:
-        """Fill the empty document with the history of an earlier room of this notebook."""
-        self.doc.apply_update(state)
+    def restore(self, updates: list[bytes], lineage: int) -> None:
+        """Fill the empty document with the stored history of this notebook's room.
+
+        Raises ValueError if pycrdt refuses an update: the history is corrupt."""
+        with self.doc.transaction():
+            for update in updates:
+                self.doc.apply_update(update)
         self.lineage = lineage
+
+    def attach_journal(self, journal: Journal) -> None:
+        """From now on, updates reach other peers only once the journal has them durable."""
+        self._journal = journal
+        journal.on_durable(self._release)
 
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
@@ -99,12 +139,30 @@ class Room:
             update = merge_updates(self._held_update, update)
             self._held_update = None
         frame = create_update_message(update)
-        origin = self._origin
-        for peer in self.peers:
-            if peer is not origin:
-                peer.send(frame)
+        origin = self._origin if isinstance(self._origin, Peer) else None
+        if self._journal is None:
+            self._broadcast(frame, exclude=origin)
+        else:
+            seq = self._journal.append(update)
+            self._outbox.append(_Outgoing(seq, frame, exclude=origin))
         for listener in self._change_listeners:
             listener()
+
+    def _release(self, durable: int) -> None:
+        while self._outbox and self._outbox[0].seq <= durable:
+            outgoing = self._outbox.popleft()
+            if outgoing.only is not None:
+                outgoing.only.send(outgoing.frame)
+            else:
+                self._broadcast(outgoing.frame, exclude=outgoing.exclude)
+
+    def _send_when_durable(self, peer: Peer, frame: bytes) -> None:
+        """Send a frame carrying document content once all of it is durable."""
+        journal = self._journal
+        if journal is None or journal.durable >= journal.appended:
+            peer.send(frame)
+        else:
+            self._outbox.append(_Outgoing(journal.appended, frame, only=peer))
 
     def _apply_update(self, peer: Peer, update: bytes) -> None:
         self._origin = peer
@@ -170,7 +228,7 @@ class Room:
                 missing = self.doc.get_update(message.payload)
             except ValueError as exc:
                 raise ProtocolError(f"bad state vector: {exc}") from exc
-            peer.send(create_sync_step2_message(missing))
+            self._send_when_durable(peer, create_sync_step2_message(missing))
         elif kind in (MessageKind.SYNC_STEP2, MessageKind.SYNC_UPDATE):
             if not peer.sent_state_vector:
                 # Without the peer's state vector its history cannot be checked.

@@ -2,13 +2,17 @@
 
 Each room is loaded in its own task, so a failure (a missing file, an unreadable
 notebook) reaches only the requests for that path and never the other rooms.
+
+Loading decides once which source is the truth (see docs/design.md): the stored CRDT
+history when there is one, with edits made to the file since it was last written merged
+in; the file only when there is no history. File content is never laid over history.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
-from collections.abc import AsyncIterator
+import posixpath
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from logging import Logger
@@ -16,9 +20,20 @@ from typing import Any
 
 from jupyter_server.services.contents.manager import ContentsManager
 
-from .notebook_file import FileWriter, check_notebook, normalize_path, read_notebook
-from .peer import CLOSE_ROOM_CLOSED, Peer
+from .file_watcher import FileWatcher
+from .merge import merge_into_notebook
+from .notebook_file import (
+    FileWriter,
+    check_notebook,
+    document_cell_ids,
+    normalize_path,
+    read_notebook,
+)
+from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
 from .room import Room
+from .store import RoomJournal, Store, fingerprint
+
+KernelStatus = Callable[[str], "dict[str, Any] | None"]
 
 
 @dataclass(frozen=True)
@@ -26,45 +41,49 @@ class RoomSettings:
     save_delay: float
     save_max_delay: float
     eviction_delay: float
-    closed_room_cache_bytes: int = 64 * 1024 * 1024
+    file_check_interval: float = 2.0
 
 
-@dataclass(frozen=True)
-class ClosedRoom:
-    """What a closed room leaves behind so that its next room continues its history."""
-
-    state: bytes
-    lineage: int
-    file_content: dict[str, Any]
+@dataclass
+class _OpenRoom:
+    room: Room
+    writer: FileWriter
+    watcher: FileWatcher
+    journal: RoomJournal | None
 
 
 class RoomManager:
     def __init__(
-        self, contents_manager: ContentsManager, settings: RoomSettings, log: Logger
+        self,
+        contents_manager: ContentsManager,
+        settings: RoomSettings,
+        log: Logger,
+        store: Store | None = None,
     ) -> None:
         self._contents_manager = contents_manager
         self._settings = settings
         self._log = log
-        self._rooms: dict[str, Room] = {}
-        self._writers: dict[str, FileWriter] = {}
+        self._store = store
+        self.store = store
+        self._open: dict[str, _OpenRoom] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
-        self._evictions: set[asyncio.Task[None]] = set()
-        self._closed_rooms: OrderedDict[str, ClosedRoom] = OrderedDict()
-        self._closed_rooms_bytes = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        # Set by the kernel actor: a room's kernel for the status, or None.
+        self.kernel_status: KernelStatus | None = None
 
     @property
     def rooms(self) -> dict[str, Room]:
-        return dict(self._rooms)
+        return {path: entry.room for path, entry in self._open.items()}
 
     def writer(self, path: str) -> FileWriter:
-        return self._writers[path]
+        return self._open[path].writer
 
     async def resolve(self, raw_path: str) -> str:
         """Normalise a requested path and check that it names a notebook (HTTP 404/400)."""
         path = normalize_path(raw_path)
-        if path not in self._rooms:
+        if path not in self._open:
             await check_notebook(self._contents_manager, path)
         return path
 
@@ -73,8 +92,10 @@ class RoomManager:
         while True:
             if self._stopped:
                 raise RuntimeError("the room manager is stopped")
-            room = self._rooms.get(path)
-            if room is None:
+            entry = self._open.get(path)
+            if entry is not None:
+                room = entry.room
+            else:
                 loading = self._loading.get(path)
                 if loading is None:
                     loading = asyncio.ensure_future(self._load(path))
@@ -109,20 +130,20 @@ class RoomManager:
             room.holds -= 1
             self._maybe_schedule_eviction(room)
 
-    def _maybe_schedule_eviction(self, room: Room) -> None:
-        if not room.peers and not room.holds and not room.closing:
-            self._schedule_eviction(room)
+    # -- loading -------------------------------------------------------------------------
 
     async def _load(self, path: str) -> Room:
         content = await read_notebook(self._contents_manager, path)
-        room = Room(path, log=self._log)
-        closed = self._forget_closed_room(path)
-        if closed is not None and closed.file_content == content:
-            # The file is as the last room left it: continue that room's history, so that
-            # windows still holding a copy of it merge instead of duplicating cells.
-            room.restore(closed.state, closed.lineage)
-        else:
+        room, merged = await self._room_from_store(path, content)
+        restored = room is not None
+        if room is None:
+            room = Room(path, log=self._log)
             room.load(content)
+            if self._store is not None:
+                cell_ids = document_cell_ids(room.notebook, content)
+                await self._store.create(
+                    path, room.doc.client_id, room.doc.get_update(), content, cell_ids
+                )
         writer = FileWriter(
             path,
             room.notebook,
@@ -131,17 +152,120 @@ class RoomManager:
             max_delay=self._settings.save_max_delay,
             log=self._log,
             loaded_content=content,
+            before_write=self._store.record_file if self._store is not None else None,
         )
+        journal = None
+        if self._store is not None:
+            journal = self._store.journal(path, room.doc.get_update)
+            room.attach_journal(journal)
+            if merged:
+                # What the merge changed is in no stored update yet.
+                journal.compact()
         room.on_change(writer.mark_changed)
+        watcher = FileWatcher(
+            room,
+            writer,
+            self._contents_manager,
+            interval=self._settings.file_check_interval,
+            log=self._log,
+            on_deleted=lambda: self._spawn(self._file_deleted(room)),
+        )
+        await watcher.start()
         writer.start()
-        self._rooms[path] = room
-        self._writers[path] = writer
+        if restored:
+            # The stored history may be ahead of the file (a crash before the last write).
+            writer.mark_changed()
+        self._open[path] = _OpenRoom(room, writer, watcher, journal)
         self._log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
         # A room nobody joins (the upgrade failed) must not stay open forever.
         self._schedule_eviction(room)
         return room
 
+    async def _room_from_store(
+        self, path: str, content: dict[str, Any]
+    ) -> tuple[Room | None, bool]:
+        """The room restored from its stored history, and whether the file's outside edits
+        were merged into it; (None, False) without a usable history."""
+        if self._store is None:
+            return None, False
+        stored = await self._store.load(path)
+        if stored is None:
+            return None, False
+        room = Room(path, log=self._log)
+        try:
+            room.restore(stored.updates, stored.lineage)
+        except ValueError as exc:
+            moved = await self._store.move_aside(path)
+            self._log.warning(
+                "[persist] the stored history of %r cannot be applied (%s); kept it as %r and "
+                "rebuilt the room from the file",
+                path,
+                exc,
+                moved,
+            )
+            return None, False
+        if fingerprint(content) in stored.file_fingerprints:
+            return room, False
+        report = merge_into_notebook(
+            room.notebook, stored.file_content, stored.file_cell_ids, content
+        )
+        self._log.info(
+            "[persist] %r changed on disk since the room last wrote it: merged "
+            "(%d cells changed, %d added, %d deleted)",
+            path,
+            len(report.changed),
+            len(report.added),
+            len(report.deleted),
+        )
+        return room, True
+
+    # -- files deleted or renamed ----------------------------------------------------------
+
+    async def _file_deleted(self, room: Room) -> None:
+        if room.closing or self._open.get(room.path, None) is None:
+            return
+        self._log.warning("[room] %r was deleted; closing its room", room.path)
+        await self._close_room(room, "the notebook was deleted", code=CLOSE_NOTEBOOK_DELETED)
+        if self._store is not None:
+            await self._store.delete(room.path)
+
+    async def file_changed(self, path: str) -> None:
+        """The contents manager reports a save of `path` (by anyone): check it now."""
+        entry = self._open.get(path)
+        if entry is not None and not entry.room.closing:
+            await entry.watcher.check()
+
+    async def file_deleted(self, path: str) -> None:
+        for open_path, entry in list(self._open.items()):
+            if open_path == path or open_path.startswith(path.rstrip("/") + "/"):
+                await self._file_deleted(entry.room)
+
+    async def file_renamed(self, old_path: str, new_path: str) -> None:
+        """Move the rooms of a renamed notebook (or of the notebooks in a renamed folder)
+        to their new paths, peers and all."""
+        old_prefix = old_path.rstrip("/") + "/"
+        for path in list(self._open):
+            if path == old_path:
+                target = new_path
+            elif path.startswith(old_prefix):
+                target = posixpath.join(new_path, path[len(old_prefix) :])
+            else:
+                continue
+            entry = self._open.pop(path)
+            self._cancel_eviction(path)
+            entry.room.path = target
+            entry.writer.path = target
+            self._open[target] = entry
+            if self._store is not None:
+                await self._store.rename(path, target)
+            self._log.info("[room] %r renamed to %r; its peers follow", path, target)
+            self._maybe_schedule_eviction(entry.room)
+
     # -- eviction ------------------------------------------------------------------------
+
+    def _maybe_schedule_eviction(self, room: Room) -> None:
+        if not room.peers and not room.holds and not room.closing:
+            self._schedule_eviction(room)
 
     def _schedule_eviction(self, room: Room) -> None:
         self._cancel_eviction(room.path)
@@ -159,49 +283,34 @@ class RoomManager:
         self._eviction_timers.pop(room.path, None)
         if room.peers or room.holds or room.closing:
             return
-        task = asyncio.ensure_future(self._close_room(room, "room evicted"))
-        self._evictions.add(task)
-        task.add_done_callback(self._evictions.discard)
+        self._spawn(self._close_room(room, "room evicted"))
 
-    async def _close_room(self, room: Room, reason: str) -> None:
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_room(self, room: Room, reason: str, code: int = CLOSE_ROOM_CLOSED) -> None:
         room.closing = True
-        writer = self._writers[room.path]
+        entry = self._open[room.path]
+        await entry.watcher.stop()
         try:
-            await writer.close()
+            if code != CLOSE_NOTEBOOK_DELETED:
+                await entry.writer.close()
         except Exception:
             self._log.exception("[persist] final write of %r failed", room.path)
         finally:
-            if writer.dirty:
+            if entry.writer.dirty and code != CLOSE_NOTEBOOK_DELETED:
                 self._log.error(
-                    "[persist] %r closed with changes that could not be written: %s",
+                    "[persist] %r closed with changes that could not be written to the file: %s",
                     room.path,
-                    writer.last_error,
+                    entry.writer.last_error,
                 )
-            if not writer.dirty and room.lineage is not None:
-                self._remember_closed_room(
-                    room.path,
-                    ClosedRoom(room.doc.get_update(), room.lineage, writer.written_content),
-                )
-            self._rooms.pop(room.path, None)
-            self._writers.pop(room.path, None)
-            room.close(CLOSE_ROOM_CLOSED, reason)
+            if entry.journal is not None:
+                entry.journal.close()
+            self._open.pop(room.path, None)
+            room.close(code, reason)
             self._log.info("[room] closed %r (%s)", room.path, reason)
-
-    def _remember_closed_room(self, path: str, closed: ClosedRoom) -> None:
-        self._forget_closed_room(path)
-        if len(closed.state) > self._settings.closed_room_cache_bytes:
-            return
-        self._closed_rooms[path] = closed
-        self._closed_rooms_bytes += len(closed.state)
-        while self._closed_rooms_bytes > self._settings.closed_room_cache_bytes:
-            _, oldest = self._closed_rooms.popitem(last=False)
-            self._closed_rooms_bytes -= len(oldest.state)
-
-    def _forget_closed_room(self, path: str) -> ClosedRoom | None:
-        closed = self._closed_rooms.pop(path, None)
-        if closed is not None:
-            self._closed_rooms_bytes -= len(closed.state)
-        return closed
 
     async def stop(self) -> None:
         """Write every room back and close it: the server is shutting down."""
@@ -210,18 +319,19 @@ class RoomManager:
             timer.cancel()
         self._eviction_timers.clear()
         closing = [
-            self._close_room(room, "server shutting down")
-            for room in list(self._rooms.values())
-            if not room.closing
+            self._close_room(entry.room, "server shutting down")
+            for entry in list(self._open.values())
+            if not entry.room.closing
         ]
-        await asyncio.gather(*closing, *self._evictions, return_exceptions=True)
+        await asyncio.gather(*closing, *self._tasks, return_exceptions=True)
 
     # -- status --------------------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:
         rooms = []
-        for path, room in sorted(self._rooms.items()):
-            writer = self._writers[path]
+        for path, entry in sorted(self._open.items()):
+            room, writer, journal = entry.room, entry.writer, entry.journal
+            errors = [e for e in (writer.last_error, self._store and self._store.error) if e]
             rooms.append(
                 {
                     "path": path,
@@ -230,9 +340,17 @@ class RoomManager:
                     "doc_bytes": len(room.doc.get_update()),
                     "dirty": writer.dirty,
                     "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
-                    "save_error": writer.last_error,
-                    "kernel": None,
+                    "save_error": "; ".join(errors) or None,
+                    "kernel": self.kernel_status(path) if self.kernel_status else None,
                     "widgets": len(room.widgets),
+                    "store": None
+                    if journal is None
+                    else {
+                        "bytes": journal.stored_bytes,
+                        "updates_since_compaction": journal.updates_since_compaction,
+                        "pending_updates": journal.appended - journal.durable,
+                        "error": self._store.error if self._store else None,
+                    },
                 }
             )
         return rooms

@@ -18,6 +18,7 @@ unwritten updates are retried until they are written.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sqlite3
@@ -37,6 +38,7 @@ CREATE TABLE documents (
     snapshot BLOB NOT NULL,
     snapshot_checksum INTEGER NOT NULL,
     file_fingerprint TEXT NOT NULL,
+    previous_fingerprint TEXT NOT NULL,
     file_content TEXT NOT NULL
 );
 CREATE TABLE updates (
@@ -57,23 +59,41 @@ class CorruptEntryError(Exception):
 class StoredRoom:
     lineage: int
     updates: list[bytes]  # the snapshot first, then the updates since, in order
-    file_fingerprint: str
+    # The notebook as the room last wrote it to the file, with the document's cell ids:
+    # the base for merging edits made to the file outside the room.
     file_content: dict[str, Any]
+    file_cell_ids: list[str]
+    # A file with one of these fingerprints is as the room left it. Two, because a crash
+    # may come between recording a write and making it.
+    file_fingerprints: frozenset[str]
 
 
 def fingerprint(content: dict[str, Any]) -> str:
     """A digest of a notebook's content, independent of how its file is formatted."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{zlib.crc32(canonical.encode()):08x}-{len(canonical)}"
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _file_record(content: dict[str, Any], cell_ids: list[str]) -> bytes:
+    return json.dumps({"notebook": content, "cell_ids": cell_ids}).encode()
+
+
+def fingerprint_of_record(record: bytes) -> str:
+    return fingerprint(json.loads(record)["notebook"])
+
+
+def _fingerprints(record: bytes, previous: bytes) -> tuple[str, str, str]:
+    return fingerprint_of_record(record), fingerprint_of_record(previous), record.decode()
 
 
 @dataclass
 class _Pending:
     path: str
-    kind: str  # "update" or "snapshot"
+    kind: str  # "update", "snapshot" or "file"
     data: bytes
     journal: RoomJournal | None = None
     seq: int = 0
+    done: asyncio.Future[None] | None = None
 
 
 class Store:
@@ -100,12 +120,10 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------
 
-    async def open(self) -> None:
+    def open(self) -> None:
+        """Open (or create, or replace an unusable) store file; blocking, at startup."""
         if self._connection is not None:
             raise RuntimeError("store already open")
-        await self._run(self._open_sync)
-
-    def _open_sync(self) -> None:
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         try:
@@ -205,13 +223,13 @@ class Store:
     def _load_sync(self, path: str) -> StoredRoom | None:
         assert self._connection is not None
         row = self._connection.execute(
-            "SELECT lineage, snapshot, snapshot_checksum, file_fingerprint, file_content "
-            "FROM documents WHERE path = ?",
+            "SELECT lineage, snapshot, snapshot_checksum, file_fingerprint, "
+            "previous_fingerprint, file_content FROM documents WHERE path = ?",
             (path,),
         ).fetchone()
         if row is None:
             return None
-        lineage, snapshot, snapshot_checksum, file_fingerprint, file_content = row
+        lineage, snapshot, snapshot_checksum, current, previous, file_content = row
         if zlib.crc32(snapshot) != snapshot_checksum:
             raise CorruptEntryError("snapshot checksum mismatch")
         updates = [snapshot]
@@ -222,10 +240,11 @@ class Store:
                 raise CorruptEntryError("update checksum mismatch")
             updates.append(data)
         try:
-            content = json.loads(file_content)
-        except ValueError as exc:
-            raise CorruptEntryError(f"unreadable file content: {exc}") from exc
-        return StoredRoom(lineage, updates, file_fingerprint, content)
+            record = json.loads(file_content)
+            notebook, cell_ids = record["notebook"], record["cell_ids"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptEntryError(f"unreadable file record: {exc}") from exc
+        return StoredRoom(lineage, updates, notebook, cell_ids, frozenset({current, previous}))
 
     async def move_aside(self, path: str) -> str:
         """Rename a room's stored history to `<path>.corrupt` (numbered if taken)."""
@@ -246,42 +265,37 @@ class Store:
         return target
 
     async def create(
-        self, path: str, lineage: int, state: bytes, file_content: dict[str, Any]
+        self,
+        path: str,
+        lineage: int,
+        state: bytes,
+        file_content: dict[str, Any],
+        cell_ids: list[str],
     ) -> None:
         """Start a room's history; replaces any earlier one for the path."""
+        record = _file_record(file_content, cell_ids)
         try:
-            await self._run(self._create_sync, path, lineage, state, file_content)
+            await self._run(self._create_sync, path, lineage, state, record)
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
 
-    def _create_sync(
-        self, path: str, lineage: int, state: bytes, file_content: dict[str, Any]
-    ) -> None:
+    def _create_sync(self, path: str, lineage: int, state: bytes, record: bytes) -> None:
         assert self._connection is not None
         with self._transaction():
             self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
             self._connection.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    path,
-                    lineage,
-                    state,
-                    zlib.crc32(state),
-                    fingerprint(file_content),
-                    json.dumps(file_content),
-                ),
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (path, lineage, state, zlib.crc32(state), *_fingerprints(record, record)),
             )
 
-    async def record_file(self, path: str, file_content: dict[str, Any]) -> None:
-        """Remember the notebook as the room just wrote it to its file."""
-        try:
-            await self._run(
-                self._execute,
-                "UPDATE documents SET file_fingerprint = ?, file_content = ? WHERE path = ?",
-                (fingerprint(file_content), json.dumps(file_content), path),
-            )
-        except (sqlite3.Error, OSError) as exc:
-            self._report_error(f"cannot write the store: {exc}")
+    async def record_file(
+        self, path: str, file_content: dict[str, Any], cell_ids: list[str]
+    ) -> None:
+        """Record, durably and in order with the room's updates, the notebook the room is
+        about to write to its file."""
+        done = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(path, "file", _file_record(file_content, cell_ids), done=done))
+        await done
 
     async def delete(self, path: str) -> None:
         await self._run(self._delete_sync, path)
@@ -350,6 +364,7 @@ class Store:
     def journal(self, path: str, snapshot: Callable[[], bytes]) -> RoomJournal:
         """The append-only log of one open room; `snapshot` gives its whole state."""
         journal = RoomJournal(self, path, snapshot)
+        journal.stored_bytes = len(snapshot())
         self._journals[path] = journal
         return journal
 
@@ -392,6 +407,8 @@ class Store:
         for item in batch:
             if item.journal is not None:
                 item.journal._durable_through(item.seq)
+            if item.done is not None and not item.done.done():
+                item.done.set_result(None)
 
     def _write_batch(self, batch: list[tuple[str, str, bytes]]) -> None:
         assert self._connection is not None
@@ -402,6 +419,12 @@ class Store:
                     self._connection.execute(
                         "INSERT INTO updates (path, data, checksum) VALUES (?, ?, ?)",
                         (path, data, zlib.crc32(data)),
+                    )
+                elif kind == "file":
+                    self._connection.execute(
+                        "UPDATE documents SET previous_fingerprint = file_fingerprint, "
+                        "file_fingerprint = ?, file_content = ? WHERE path = ?",
+                        (fingerprint_of_record(data), data.decode(), path),
                     )
                 else:
                     # A snapshot covers every update of the room queued before it.
@@ -428,12 +451,15 @@ class RoomJournal:
         self.appended = 0
         self.durable = 0
         self.updates_since_compaction = 0
+        # An estimate of the room's bytes in the store: its snapshot and updates since.
+        self.stored_bytes = 0
         self._bytes_since_compaction = 0
         self._compact_at_bytes = store._compact_min_bytes
         self._compaction_scheduled = False
         self._store = store
         self._snapshot = snapshot
         self._listeners: list[Callable[[int], None]] = []
+        self._closed = False
 
     def on_durable(self, listener: Callable[[int], None]) -> None:
         self._listeners.append(listener)
@@ -448,6 +474,7 @@ class RoomJournal:
         self._store._enqueue(_Pending(self.path, "update", update, self, self.appended))
         self.updates_since_compaction += 1
         self._bytes_since_compaction += len(update)
+        self.stored_bytes += len(update)
         due = (
             self.updates_since_compaction >= self._store._compact_after_updates
             or self._bytes_since_compaction > self._compact_at_bytes
@@ -460,10 +487,13 @@ class RoomJournal:
     def compact(self) -> None:
         """Replace the room's history so far with one snapshot of its state."""
         self._compaction_scheduled = False
+        if self._closed:
+            return
         state = self._snapshot()
         self._store._enqueue(_Pending(self.path, "snapshot", state))
         self.updates_since_compaction = 0
         self._bytes_since_compaction = 0
+        self.stored_bytes = len(state)
         # The log may grow to the size of the document itself before it is squashed
         # again: the store stays a small multiple of the document however long people edit.
         self._compact_at_bytes = max(self._store._compact_min_bytes, len(state))
@@ -475,6 +505,7 @@ class RoomJournal:
                 listener(seq)
 
     def close(self) -> None:
+        self._closed = True
         self._listeners.clear()
         self._store._forget_journal(self)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,26 @@ def connect(server_url: str, token: str, jp_asyncio_loop: Any) -> Iterator[Calla
             await client.disconnect()
 
     jp_asyncio_loop.run_until_complete(close_all())
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.messages)
+
+
+@pytest.fixture
+def server_log(room_manager: Any) -> Iterator[_Records]:
+    """What the extension logs during the test (its logger does not reach caplog)."""
+    records = _Records()
+    logger = room_manager._log
+    logger.addHandler(records)
+    yield records
+    logger.removeHandler(records)

@@ -31,6 +31,7 @@ class ServerProcess:
         config: dict[str, Any] | None = None,
         runtime_dir: Path | None = None,
         extra_args: list[str] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.root_dir = root_dir
         self.port = free_port()
@@ -38,6 +39,8 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.runtime_dir = runtime_dir or root_dir.parent / f"runtime-{self.port}"
         self.log_path = root_dir.parent / f"server-{self.port}.log"
+        # Pass the data dir of an earlier server to restart "the same" server.
+        self.data_dir = data_dir or root_dir.parent / f"data-{self.port}"
         self._config = config or {}
         self._extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
@@ -63,6 +66,8 @@ class ServerProcess:
         env = dict(os.environ)
         env["JUPYTER_CONFIG_DIR"] = str(config_dir)
         env["JUPYTER_RUNTIME_DIR"] = str(self.runtime_dir)
+        # The store of room histories lives in the data dir: one per server under test.
+        env["JUPYTER_DATA_DIR"] = str(self.data_dir)
         env.pop("JUPYTER_TOKEN", None)
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(

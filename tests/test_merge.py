@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
 
@@ -28,6 +28,7 @@ def test_unchanged_theirs_keeps_ours(base: str, ours: str) -> None:
     assert merged(base, ours, base) == ours
 
 
+@settings(max_examples=1000)
 @given(base=texts, ours=texts, theirs=texts)
 def test_edits_apply_to_a_crdt_text_with_utf8_offsets(base: str, ours: str, theirs: str) -> None:
     text = Doc().get("t", type=Text)
@@ -47,3 +48,9 @@ def test_both_sides_edits_survive() -> None:
 
 def test_deleted_outside_and_edited_inside_keeps_the_inside_edit() -> None:
     assert merged("abc", "aXc", "ac") == "aXc"
+
+
+def test_insertion_inside_a_deleted_run_is_kept_apart() -> None:
+    # Found by hypothesis: an insertion point inside a run of deletions.
+    assert merge_text("\na\n ", "\n\n ", "éa") == [(1, 3, ""), (1, 1, "é"), (0, 1, "")]
+    assert merged("\na\n ", "\n\n ", "éa") == "é"

@@ -147,6 +147,7 @@ async def test_readers_never_see_a_partial_file(make_notebook, connect, room_man
     path: Path = make_notebook("nb.ipynb", ["x" * 200_000])
     peer = await connect("nb.ipynb")
     writer = room_manager.writer("nb.ipynb")
+    server_cell = room_manager.rooms["nb.ipynb"].notebook.ycells[0]
     failures: list[str] = []
     reads = 0
     stop = threading.Event()
@@ -165,9 +166,12 @@ async def test_readers_never_see_a_partial_file(make_notebook, connect, room_man
     try:
         for round_ in range(10):
             peer.insert_text("cell-0", 0, "y" * 100_000)
-            await peer.wait_for(lambda _: writer.dirty)
+            expected = len(peer.source("cell-0"))
+            await peer.wait_for(
+                lambda _, expected=expected: len(str(server_cell["source"])) == expected
+            )
             await writer.save()
-            assert writer.saves == round_ + 1
+            assert writer.saves == round_ + 1, writer.last_error
     finally:
         stop.set()
         reader.join()

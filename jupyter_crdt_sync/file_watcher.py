@@ -1,0 +1,140 @@
+"""Noticing edits made to a room's notebook file by anyone else, and merging them in.
+
+A text editor, `git checkout`, `nbconvert --inplace` or a save through the contents API:
+the watcher polls the file's modification time (through the contents manager, so it works
+for any storage), lets a burst of writes settle, reads the file, and merges what changed
+since the room last wrote it into the document (merge.py). The room's own writes are
+recognised by their modification time and content, and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from logging import Logger
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.services.contents.manager import ContentsManager
+from tornado.web import HTTPError
+
+from .merge import merge_into_notebook
+from .notebook_file import FileWriter, read_notebook
+from .room import Room
+from .store import fingerprint
+
+SETTLE_SECONDS = 0.1
+
+
+class FileWatcher:
+    def __init__(
+        self,
+        room: Room,
+        writer: FileWriter,
+        contents_manager: ContentsManager,
+        *,
+        interval: float,
+        log: Logger,
+        on_deleted: Callable[[], None],
+    ) -> None:
+        self._room = room
+        self._writer = writer
+        self._contents_manager = contents_manager
+        self._interval = interval
+        self._log = log
+        self._on_deleted = on_deleted
+        self._seen_modified: Any = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("FileWatcher already started")
+        self._seen_modified = await self._modified()
+        if self._interval > 0:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.check()
+            except Exception:
+                self._log.exception("[persist] checking %r for outside edits failed", self._path)
+
+    @property
+    def _path(self) -> str:
+        return self._room.path
+
+    async def _modified(self) -> Any:
+        model = await ensure_async(self._contents_manager.get(self._path, content=False))
+        return model.get("last_modified")
+
+    async def check(self) -> None:
+        """Look at the file now; merge it in if someone else changed it."""
+        async with self._lock:
+            try:
+                modified = await self._modified()
+            except HTTPError as exc:
+                if exc.status_code == 404:
+                    self._on_deleted()
+                    return
+                raise
+            if modified == self._seen_modified or modified == self._writer.file_modified:
+                self._seen_modified = modified
+                return
+            # Let a burst of writes (an editor saving in steps) settle first.
+            while True:
+                await asyncio.sleep(SETTLE_SECONDS)
+                settled = await self._modified()
+                if settled == modified:
+                    break
+                modified = settled
+            try:
+                theirs = await read_notebook(self._contents_manager, self._path)
+            except HTTPError as exc:
+                if exc.status_code == 404:
+                    self._on_deleted()
+                    return
+                # Not a valid notebook at the moment: keep the room, look again later.
+                self._log.warning(
+                    "[persist] %r was changed outside the room but cannot be read as a "
+                    "notebook (%s); keeping the room as it is",
+                    self._path,
+                    exc.log_message,
+                )
+                self._seen_modified = modified
+                return
+            self._seen_modified = modified
+            if fingerprint(theirs) == fingerprint(self._writer.written_content):
+                return
+            self._merge(theirs)
+
+    def _merge(self, theirs: dict[str, Any]) -> None:
+        report = merge_into_notebook(
+            self._room.notebook,
+            self._writer.written_content,
+            self._writer.written_cell_ids,
+            theirs,
+        )
+        self._writer.accept_outside_content(theirs, report.theirs_cell_ids)
+        self._log.info(
+            "[persist] merged outside edits to %r: %d cells changed, %d added, %d deleted%s",
+            self._path,
+            len(report.changed),
+            len(report.added),
+            len(report.deleted),
+            (
+                f", {len(report.kept_despite_deletion)} kept because the room changed them"
+                if report.kept_despite_deletion
+                else ""
+            ),
+        )
