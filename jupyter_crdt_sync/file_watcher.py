@@ -4,7 +4,7 @@ A text editor, `git checkout`, `nbconvert --inplace` or a save through the conte
 the watcher polls the file's modification time (through the contents manager, so it works
 for any storage), lets a burst of writes settle, reads the file, and merges what changed
 since the room last wrote it into the document (merge.py). The room's own writes are
-recognised by their modification time and content, and skipped.
+recognised by their content, and skipped.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from jupyter_server.services.contents.manager import ContentsManager
 from tornado.web import HTTPError
 
 from .merge import merge_into_notebook
-from .notebook_file import FileWriter, read_notebook
+from .notebook_file import FileWriter, file_view, read_notebook
 from .room import Room
-from .store import fingerprint
 
 SETTLE_SECONDS = 0.1
 
@@ -78,19 +77,19 @@ class FileWatcher:
         model = await ensure_async(self._contents_manager.get(self._path, content=False))
         return model.get("last_modified")
 
-    async def check(self) -> None:
-        """Look at the file now; merge it in if someone else changed it."""
+    async def check(self) -> bool:
+        """Look at the file now; merge it in if someone else changed it. False if the file
+        is gone."""
         async with self._lock:
             try:
                 modified = await self._modified()
             except HTTPError as exc:
                 if exc.status_code == 404:
                     self._on_deleted()
-                    return
+                    return False
                 raise
-            if modified == self._seen_modified or modified == self._writer.file_modified:
-                self._seen_modified = modified
-                return
+            if modified == self._seen_modified:
+                return True
             # Let a burst of writes (an editor saving in steps) settle first.
             while True:
                 await asyncio.sleep(SETTLE_SECONDS)
@@ -103,7 +102,7 @@ class FileWatcher:
             except HTTPError as exc:
                 if exc.status_code == 404:
                     self._on_deleted()
-                    return
+                    return False
                 # Not a valid notebook at the moment: keep the room, look again later.
                 self._log.warning(
                     "[persist] %r was changed outside the room but cannot be read as a "
@@ -112,11 +111,13 @@ class FileWatcher:
                     exc.log_message,
                 )
                 self._seen_modified = modified
-                return
+                return True
             self._seen_modified = modified
-            if fingerprint(theirs) == fingerprint(self._writer.written_content):
-                return
-            self._merge(theirs)
+            # The room's own writes are known by their content: the modification time the
+            # contents manager reports after a save may already be someone else's.
+            if not self._writer.is_own_write(theirs):
+                self._merge(file_view(theirs))
+            return True
 
     def _merge(self, theirs: dict[str, Any]) -> None:
         report = merge_into_notebook(

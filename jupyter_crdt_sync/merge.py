@@ -217,8 +217,15 @@ def _merge_metadata(notebook: YNotebook, base: dict[str, Any], theirs: dict[str,
 
 
 def _same_cell(ours: dict[str, Any], base: dict[str, Any]) -> bool:
-    keys = ("cell_type", "metadata", "outputs", "execution_count")
-    return _source(ours) == _source(base) and all(ours.get(k) == base.get(k) for k in keys)
+    """Whether the room left a cell as the file had it (trust flags aside: the file never
+    holds them)."""
+    keys = ("cell_type", "outputs", "execution_count")
+    ours_metadata = {k: v for k, v in ours.get("metadata", {}).items() if k != "trusted"}
+    return (
+        _source(ours) == _source(base)
+        and ours_metadata == base.get("metadata", {})
+        and all(ours.get(k) == base.get(k) for k in keys)
+    )
 
 
 def _source(cell: dict[str, Any]) -> str:

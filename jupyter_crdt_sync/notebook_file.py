@@ -58,6 +58,26 @@ async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[st
     return _plain(content)
 
 
+def file_view(content: dict[str, Any]) -> dict[str, Any]:
+    """The notebook as its file holds it: without the fields nbformat never writes (the
+    contents manager adds `trusted` to every cell it reads). Compare notebooks this way."""
+    metadata = {
+        key: value
+        for key, value in content.get("metadata", {}).items()
+        if key not in _TRANSIENT_METADATA
+    }
+    cells = []
+    for cell in content.get("cells", []):
+        cell_metadata = cell.get("metadata", {})
+        if "trusted" in cell_metadata:
+            cell = {**cell, "metadata": {k: v for k, v in cell_metadata.items() if k != "trusted"}}
+        cells.append(cell)
+    return {**content, "metadata": metadata, "cells": cells}
+
+
+_TRANSIENT_METADATA = ("signature", "orig_nbformat", "orig_nbformat_minor")
+
+
 def _plain(value: Any) -> Any:
     """NotebookNode trees as builtin dicts and lists, so comparisons are cheap and exact."""
     if isinstance(value, dict):
@@ -90,8 +110,8 @@ class FileWriter:
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
-        # The file's modification time right after this writer's last write.
-        self.file_modified: Any = None
+        # What this writer is writing right now, if anything.
+        self._writing: dict[str, Any] | None = None
         self._notebook = notebook
         self._contents_manager = contents_manager
         self._delay = delay
@@ -102,9 +122,13 @@ class FileWriter:
             for key, value in _PLACEHOLDER_METADATA.items()
             if key not in loaded_content.get("metadata", {})
         }
-        self._last_written = loaded_content
+        self._last_written = file_view(loaded_content)
         self._written_cell_ids = document_cell_ids(notebook, loaded_content)
         self._before_write = before_write
+        # Set by the room manager: merges outside edits into the document, so that a write
+        # never overwrites an edit made to the file since the last one; False if the file
+        # is gone and must not be written again.
+        self.check_outside_edits: Callable[[], Awaitable[bool]] | None = None
         self._dirty = False
         self._changed = asyncio.Event()
         self._save_lock = asyncio.Lock()
@@ -119,6 +143,11 @@ class FileWriter:
         """The notebook as the file holds it since this writer last wrote (or loaded) it."""
         return self._last_written
 
+    def is_own_write(self, content: dict[str, Any]) -> bool:
+        """Whether a file holding `content` is this writer's doing (done or under way)."""
+        content = file_view(content)
+        return content == self._last_written or content == self._writing
+
     @property
     def written_cell_ids(self) -> list[str]:
         """The document's id of each cell of `written_content` (files < 4.5 have none)."""
@@ -126,7 +155,7 @@ class FileWriter:
 
     def accept_outside_content(self, content: dict[str, Any], cell_ids: list[str]) -> None:
         """The file was changed outside the room and merged in: it is the new base."""
-        self._last_written = content
+        self._last_written = file_view(content)
         self._written_cell_ids = cell_ids
         self.mark_changed()
 
@@ -166,6 +195,8 @@ class FileWriter:
         async with self._save_lock:
             if not self._dirty:
                 return True
+            if self.check_outside_edits is not None and not await self.check_outside_edits():
+                return True
             self._dirty = False
             try:
                 content = await self._notebook.aget()
@@ -175,6 +206,7 @@ class FileWriter:
                 self._report_error(f"the document cannot be read as a notebook: {exc!r}")
                 return False
             self._drop_placeholders(content)
+            content = file_view(content)
             if content == self._last_written:
                 return True
             try:
@@ -186,17 +218,19 @@ class FileWriter:
                 return False
             model = {"type": "notebook", "format": "json", "content": notebook}
             cell_ids = document_cell_ids(self._notebook, content)
+            self._writing = content
             try:
                 if self._before_write is not None:
                     await self._before_write(self.path, content, cell_ids)
-                saved = await ensure_async(self._contents_manager.save(model, self.path))
+                await ensure_async(self._contents_manager.save(model, self.path))
             except (HTTPError, OSError) as exc:
                 self._dirty = True
                 self._report_error(f"could not write {self.path!r}: {exc}")
                 return False
+            finally:
+                self._writing = None
             self._last_written = content
             self._written_cell_ids = cell_ids
-            self.file_modified = saved.get("last_modified")
             self.last_saved = datetime.now(timezone.utc)
             self.saves += 1
             if self.last_error is not None:

@@ -26,6 +26,7 @@ from .notebook_file import (
     FileWriter,
     check_notebook,
     document_cell_ids,
+    file_view,
     normalize_path,
     read_notebook,
 )
@@ -142,7 +143,7 @@ class RoomManager:
             if self._store is not None:
                 cell_ids = document_cell_ids(room.notebook, content)
                 await self._store.create(
-                    path, room.doc.client_id, room.doc.get_update(), content, cell_ids
+                    path, room.doc.client_id, room.doc.get_update(), file_view(content), cell_ids
                 )
         writer = FileWriter(
             path,
@@ -171,6 +172,7 @@ class RoomManager:
             on_deleted=lambda: self._spawn(self._file_deleted(room)),
         )
         await watcher.start()
+        writer.check_outside_edits = watcher.check
         writer.start()
         if restored:
             # The stored history may be ahead of the file (a crash before the last write).
@@ -204,10 +206,11 @@ class RoomManager:
                 moved,
             )
             return None, False
-        if fingerprint(content) in stored.file_fingerprints:
+        on_disk = file_view(content)
+        if fingerprint(on_disk) in stored.file_fingerprints:
             return room, False
         report = merge_into_notebook(
-            room.notebook, stored.file_content, stored.file_cell_ids, content
+            room.notebook, stored.file_content, stored.file_cell_ids, on_disk
         )
         self._log.info(
             "[persist] %r changed on disk since the room last wrote it: merged "
