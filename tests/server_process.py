@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,10 +33,11 @@ class ServerProcess:
         runtime_dir: Path | None = None,
         extra_args: list[str] | None = None,
         data_dir: Path | None = None,
+        token: str | None = None,
     ) -> None:
         self.root_dir = root_dir
         self.port = free_port()
-        self.token = secrets.token_hex(16)
+        self.token = token or secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}/"
         self.runtime_dir = runtime_dir or root_dir.parent / f"runtime-{self.port}"
         self.log_path = root_dir.parent / f"server-{self.port}.log"
@@ -69,14 +71,17 @@ class ServerProcess:
         # The store of room histories lives in the data dir: one per server under test.
         env["JUPYTER_DATA_DIR"] = str(self.data_dir)
         env.pop("JUPYTER_TOKEN", None)
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", *self._extra_args],
             env=env,
-            stdout=self._log_file,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+        # The log goes through a pipe, copied by this process: a test may limit the
+        # server's file writes (RLIMIT_FSIZE) without silencing its log.
+        self._log_copier = threading.Thread(target=self._copy_log, daemon=True)
+        self._log_copier.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -96,6 +101,13 @@ class ServerProcess:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
+    def _copy_log(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        with open(self.log_path, "ab") as log_file:
+            for line in self.process.stdout:
+                log_file.write(line)
+                log_file.flush()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -105,14 +117,16 @@ class ServerProcess:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
     def __enter__(self) -> ServerProcess:
         return self.start()
 
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Stop the server at once (kill -9 by default): no cleanup of any kind runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+        if self.process is not None:
+            self._log_copier.join(10)
+
     def __exit__(self, *exc_info: object) -> None:
         self.kill()
-        self._log_file.close()
