@@ -30,6 +30,8 @@ from logging import Logger
 from typing import Any
 
 SCHEMA_VERSION = 1
+# What a stored update costs beyond its bytes (row id, path, checksum, page slack).
+ROW_OVERHEAD_BYTES = 64
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -103,7 +105,7 @@ class Store:
         log: Logger,
         *,
         compact_after_updates: int = 10_000,
-        compact_min_bytes: int = 256 * 1024,
+        compact_min_bytes: int = 64 * 1024,
         retry_interval: float = 2.0,
     ) -> None:
         self.path = path
@@ -473,7 +475,7 @@ class RoomJournal:
         self.appended += 1
         self._store._enqueue(_Pending(self.path, "update", update, self, self.appended))
         self.updates_since_compaction += 1
-        self._bytes_since_compaction += len(update)
+        self._bytes_since_compaction += len(update) + ROW_OVERHEAD_BYTES
         self.stored_bytes += len(update)
         due = (
             self.updates_since_compaction >= self._store._compact_after_updates
