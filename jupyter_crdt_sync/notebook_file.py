@@ -105,6 +105,7 @@ class FileWriter:
         log: Logger,
         loaded_content: dict[str, Any],
         before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
+        complete: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.path = path
         self.last_saved: datetime | None = None
@@ -125,6 +126,8 @@ class FileWriter:
         self._last_written = file_view(loaded_content)
         self._written_cell_ids = document_cell_ids(notebook, loaded_content)
         self._before_write = before_write
+        # Adds to the notebook what lives beside the cells in the document (widget state).
+        self._complete = complete
         # Set by the room manager: merges outside edits into the document, so that a write
         # never overwrites an edit made to the file since the last one; False if the file
         # is gone and must not be written again.
@@ -206,6 +209,8 @@ class FileWriter:
                 self._report_error(f"the document cannot be read as a notebook: {exc!r}")
                 return False
             self._drop_placeholders(content)
+            if self._complete is not None:
+                self._complete(content)
             content = file_view(content)
             if content == self._last_written:
                 return True

@@ -15,6 +15,7 @@ import posixpath
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from logging import Logger
 from typing import Any
 
@@ -33,6 +34,7 @@ from .notebook_file import (
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
 from .room import Room
 from .store import RoomJournal, Store, fingerprint
+from .widgets import add_saved_state
 
 KernelStatus = Callable[[str], "dict[str, Any] | None"]
 
@@ -43,6 +45,7 @@ class RoomSettings:
     save_max_delay: float
     eviction_delay: float
     file_check_interval: float = 2.0
+    widget_state_in_file: str = "displayed"
 
 
 @dataclass
@@ -154,6 +157,9 @@ class RoomManager:
             log=self._log,
             loaded_content=content,
             before_write=self._store.record_file if self._store is not None else None,
+            complete=partial(
+                add_saved_state, widgets=room.widgets, policy=self._settings.widget_state_in_file
+            ),
         )
         journal = None
         if self._store is not None:
