@@ -22,3 +22,4 @@ lint:
 
 bench:  ## the benchmarks of docs/performance.md
 	$(PYTHON) benchmarks/bench_rooms.py
+	$(PYTHON) benchmarks/bench_kernel.py

@@ -9,8 +9,10 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, Unicode
 
-from .api import StatusHandler
+from .api import ExecuteHandler, StatusHandler
 from .atomic_save import install_replace_writing
+from .execution import OutputLimits
+from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
 from .store import Store
 from .websocket import RoomWebSocketHandler
@@ -88,6 +90,27 @@ class CRDTSync(ExtensionApp):
         "renaming it over the original, so that readers of a notebook never see a partial "
         "file. Applies to every save through the server. Default: True.",
     )
+    max_output_bytes = Int(
+        4 * 1024 * 1024,
+        config=True,
+        help="Largest cell output, in bytes, that the kernel actor writes into the shared "
+        "document (UTF-8 bytes of a stream's text, of the JSON of other outputs). Past it the "
+        "output is cut, with a visible note, and the rest of that output is dropped. "
+        "Default: 4194304 (4 MiB).",
+    )
+    max_cell_output_bytes = Int(
+        16 * 1024 * 1024,
+        config=True,
+        help="Most output bytes one cell holds, all its outputs together; past it the rest "
+        "of the cell's output is dropped, with a visible note (clear_output makes room "
+        "again). Default: 16777216 (16 MiB).",
+    )
+    kernel_ready_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds the kernel actor waits for a kernel to answer before it gives up on "
+        "the cells queued for it (they end as 'aborted'). Default: 60.0.",
+    )
 
     def initialize_settings(self) -> None:
         contents_manager = self.serverapp.contents_manager
@@ -114,8 +137,21 @@ class CRDTSync(ExtensionApp):
         self.serverapp.event_logger.add_listener(
             schema_id=CONTENTS_EVENTS, listener=self._on_contents_event
         )
+        self.kernel_actors = KernelActors(
+            self.room_manager,
+            self.serverapp.session_manager,
+            self.serverapp.kernel_manager,
+            ActorSettings(
+                OutputLimits(self.max_output_bytes, self.max_cell_output_bytes),
+                kernel_ready_timeout=self.kernel_ready_timeout,
+            ),
+            self.log,
+            event_logger=self.serverapp.event_logger,
+        )
+        self.room_manager.kernel_status = self.kernel_actors.kernel_status
         self.settings.update(
             crdtsync_room_manager=self.room_manager,
+            crdtsync_kernel_actors=self.kernel_actors,
             crdtsync_config=self,
         )
 
@@ -124,6 +160,7 @@ class CRDTSync(ExtensionApp):
             [
                 (r"/api/crdtsync/room/(.+)", RoomWebSocketHandler),
                 (r"/api/crdtsync/status", StatusHandler),
+                (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
             ]
         )
 
@@ -138,5 +175,6 @@ class CRDTSync(ExtensionApp):
             await self.room_manager.file_changed(path)
 
     async def stop_extension(self) -> None:
+        await self.kernel_actors.stop()
         await self.room_manager.stop()
         await self.store.close()

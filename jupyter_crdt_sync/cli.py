@@ -180,7 +180,10 @@ def kernel_state(room: dict[str, Any]) -> str:
     kernel = room.get("kernel")
     if not kernel:
         return "-"
-    return f"{kernel.get('name', '?')} ({kernel.get('execution_state', '?')})"
+    state = str(kernel.get("execution_state", "?"))
+    if kernel.get("queue"):
+        state += f", {kernel['queue']} queued"
+    return f"{kernel.get('name', '?')} ({state})"
 
 
 COLUMNS = ("PATH", "PEERS", "CELLS", "SIZE", "SAVED", "KERNEL", "WIDGETS")

@@ -1,9 +1,11 @@
-"""A Python client for a notebook room: read and edit cells, and wait for changes.
+"""A Python client for a notebook room: read and edit cells, run them, wait for changes.
 
     async with RoomClient("http://127.0.0.1:8888/", "demo.ipynb", token=token) as room:
         cell_id = room.cell_ids()[0]
         room.insert_text(cell_id, 0, "print('hi')\\n")
         await room.wait_for(lambda r: r.source(cell_id).startswith("print"))
+        result = await room.run(cell_id)   # the server's kernel runs it; outputs for all
+        assert result.status == "ok" and result.stdout.startswith("hi")
 
 Indexes into cell text are Python string indexes (code points); the client converts
 them to the UTF-8 offsets pycrdt uses.
@@ -16,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from jupyter_ydoc import YNotebook
 from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .protocol import (
@@ -37,6 +41,34 @@ from .protocol import (
 from .text_offsets import utf8_offset
 
 ROOM_ENDPOINT = "api/crdtsync/room/"
+EXECUTE_ENDPOINT = "api/crdtsync/execute/"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """A cell as one execution request left it."""
+
+    cell_id: str
+    msg_id: str
+    status: str  # "ok", "error", or "aborted" (dropped from the queue, or its kernel restarted)
+    execution_count: int | None
+    outputs: list[dict[str, Any]]
+
+    def stream(self, name: str = "stdout") -> str:
+        texts = [
+            o["text"]
+            for o in self.outputs
+            if o.get("output_type") == "stream" and o["name"] == name
+        ]
+        return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+
+    @property
+    def stdout(self) -> str:
+        return self.stream("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self.stream("stderr")
 
 
 class RoomClient:
@@ -51,10 +83,13 @@ class RoomClient:
         headers: dict[str, str] | None = None,
         max_message_bytes: int = 256 * 1024 * 1024,
     ) -> None:
+        self.server_url = server_url if server_url.endswith("/") else server_url + "/"
         self.url = room_url(server_url, path)
         self.path = path
         self.doc = Doc()
         self.notebook = YNotebook(self.doc)
+        # Keep no deleted text for an undo this client never does (see room.py).
+        self.notebook.undo_manager.include_origin("jupyter-crdt-sync: no client-side undo")
         self.awareness = Awareness(self.doc)
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -205,6 +240,95 @@ class RoomClient:
         if self._reader is not None:
             await asyncio.wait_for(asyncio.shield(self._reader), timeout)
 
+    # -- executing -----------------------------------------------------------------------
+
+    async def execute(self, cell_ids: str | Sequence[str], timeout: float = 60.0) -> list[str]:
+        """Ask the server to run these code cells, in this order, on the notebook's kernel;
+        the msg_id of each request. Returns once they are queued: outputs arrive in the
+        document, for every peer, whether or not this client stays connected."""
+        ids = [cell_ids] if isinstance(cell_ids, str) else list(cell_ids)
+        request = HTTPRequest(
+            self.server_url + EXECUTE_ENDPOINT + quote(self.path.strip("/"), safe="/"),
+            method="POST",
+            headers={**self._headers, "Content-Type": "application/json"},
+            body=json.dumps({"cell_ids": ids}),
+            request_timeout=timeout,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as exc:
+            message = exc.message
+            if exc.response is not None:
+                with contextlib.suppress(ValueError, AttributeError):
+                    message = json.loads(exc.response.body)["message"]
+            raise HTTPClientError(exc.code, message, exc.response) from None
+        executions = json.loads(response.body)["executions"]
+        return [str(execution["msg_id"]) for execution in executions]
+
+    def execution(self, cell_id: str) -> dict[str, Any]:
+        """The cell's execution as peers see it: `state` (queued, running, idle), and the
+        `msg_id` and `status` of the request that produced its outputs."""
+        cell = self._ycell(cell_id)
+        metadata = cell.get("metadata")
+        record = metadata.get("crdtsync") if isinstance(metadata, Map) else None
+        record = record if isinstance(record, dict) else {}
+        return {
+            "state": cell.get("execution_state"),
+            "msg_id": record.get("msg_id"),
+            "status": record.get("status"),
+        }
+
+    def outputs(self, cell_id: str) -> list[dict[str, Any]]:
+        for index, ycell in enumerate(self.notebook.ycells):
+            if ycell.get("id") == cell_id:
+                return list(self.notebook.get_cell(index).get("outputs", []))
+        raise KeyError(f"no cell with id {cell_id!r}")
+
+    async def wait_for_execution(
+        self, cell_id: str, msg_id: str, timeout: float = 60.0
+    ) -> ExecutionResult:
+        """Wait until the request `msg_id` is over for this cell: run to its end, or
+        dropped (status "aborted"); then its outputs."""
+        if not self.connected:
+            raise RuntimeError("outputs arrive through the room: connect() first")
+
+        def finished(room: RoomClient) -> bool:
+            execution = room.execution(cell_id)
+            return (
+                execution["msg_id"] == msg_id
+                and execution["status"] is not None
+                and execution["state"] == "idle"
+            )
+
+        await self.wait_for(finished, timeout)
+        cell = self._ycell(cell_id)
+        count = cell.get("execution_count")
+        return ExecutionResult(
+            cell_id=cell_id,
+            msg_id=msg_id,
+            status=str(self.execution(cell_id)["status"]),
+            execution_count=int(count) if count is not None else None,
+            outputs=self.outputs(cell_id),
+        )
+
+    async def run(self, cell_id: str, timeout: float = 60.0) -> ExecutionResult:
+        """Execute one cell and wait for its outputs."""
+        (msg_id,) = await self.execute(cell_id, timeout)
+        return await self.wait_for_execution(cell_id, msg_id, timeout)
+
+    async def run_all(self, timeout: float = 300.0) -> list[ExecutionResult]:
+        """Execute every code cell in order, as JupyterLab's "Run All" does, and wait for
+        all of them; after an error the rest end as "aborted"."""
+        cell_ids = self.code_cell_ids()
+        msg_ids = await self.execute(cell_ids, timeout) if cell_ids else []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        results = []
+        for cell_id, msg_id in zip(cell_ids, msg_ids, strict=True):
+            remaining = max(0.0, deadline - loop.time())
+            results.append(await self.wait_for_execution(cell_id, msg_id, remaining))
+        return results
+
     # -- reading -------------------------------------------------------------------------
 
     def cells(self) -> list[dict[str, Any]]:
@@ -212,6 +336,9 @@ class RoomClient:
 
     def cell_ids(self) -> list[str]:
         return [str(cell["id"]) for cell in self.notebook.ycells]
+
+    def code_cell_ids(self) -> list[str]:
+        return [str(c["id"]) for c in self.notebook.ycells if c.get("cell_type") == "code"]
 
     def source(self, cell_id: str) -> str:
         return str(self._ycell(cell_id)["source"])

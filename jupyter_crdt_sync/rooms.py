@@ -21,6 +21,7 @@ from typing import Any
 
 from jupyter_server.services.contents.manager import ContentsManager
 
+from .execution import reset_execution_states
 from .file_watcher import FileWatcher
 from .merge import merge_into_notebook
 from .notebook_file import (
@@ -168,6 +169,9 @@ class RoomManager:
             if merged:
                 # What the merge changed is in no stored update yet.
                 journal.compact()
+        if restored and reset_execution_states(room.notebook):
+            # Cells a crashed server left queued or running: their requests died with it.
+            self._log.info("[room] %r: executions cut short by a restart marked idle", path)
         room.on_change(writer.mark_changed)
         watcher = FileWatcher(
             room,

@@ -24,3 +24,23 @@ class ReaderTokenIdentityProvider(IdentityProvider):
 class ReaderMayNotWriteAuthorizer(Authorizer):
     def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
         return not (user.username == "reader" and action == "write")
+
+
+EDITOR_TOKEN = "editor-token-for-tests"
+
+
+class EditorTokenIdentityProvider(ReaderTokenIdentityProvider):
+    """Also logs in an editor, who may change notebooks but not run code on kernels. As a
+    token user, so that HTTP requests need no XSRF cookie, as with the server's token."""
+
+    async def get_user_token(self, handler: Any) -> User | None:
+        if self.get_token(handler) == EDITOR_TOKEN:
+            return User(username="editor", name="Editor")
+        return await super().get_user_token(handler)
+
+
+class EditorMayNotExecuteAuthorizer(ReaderMayNotWriteAuthorizer):
+    def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
+        if user.username == "editor" and action == "execute":
+            return False
+        return super().is_authorized(handler, user, action, resource)

@@ -33,6 +33,46 @@ const source = (cellId) => {
   return cell.get('source')
 }
 
+const ycell = (cellId) => {
+  const cell = cells.toArray().find((c) => c.get('id') === cellId)
+  if (cell === undefined) throw new Error(`no cell with id ${JSON.stringify(cellId)}`)
+  return cell
+}
+
+// Cell id -> its outputs as JupyterLab's output model holds them, kept up to date from the
+// shared document the way @jupyter/ydoc's YCodeCell reports changes and JupyterLab's
+// CodeCellModel applies them: a stream text change is "remove n characters from the end
+// of the last output, append"; inserted outputs are appended.
+const outputModels = new Map()
+
+const followOutputs = (cellId) => {
+  const cell = ycell(cellId)
+  const model = cell.get('outputs').toArray().map((output) => output.toJSON())
+  outputModels.set(cellId, model)
+  cell.observeDeep((events) => {
+    const streamEvent = events.find((e) =>
+      e.path.length === 3 && e.path[0] === 'outputs' && e.path[2] === 'text')
+    const outputsEvent = events.find((e) => e.target === cell.get('outputs'))
+    if (streamEvent) {
+      for (const change of streamEvent.changes.delta) {
+        const last = model[model.length - 1]
+        if (change.delete) last.text = last.text.slice(0, last.text.length - change.delete)
+        if (change.insert) last.text += change.insert.toString()
+      }
+    }
+    if (outputsEvent) {
+      let retain = 0
+      for (const change of outputsEvent.changes.delta) {
+        if (change.retain) retain += change.retain
+        if (change.delete) model.splice(retain, change.delete)
+        if (change.insert) {
+          for (const output of change.insert) model.push(output.toJSON ? output.toJSON() : output)
+        }
+      }
+    }
+  })
+}
+
 const remoteStates = () => {
   const states = {}
   for (const [clientId, state] of connected().awareness.getStates()) {
@@ -105,6 +145,19 @@ const commands = {
   wait_source ({ cell, text, timeout }) {
     return until(() => source(cell).toString() === text,
       `cell ${cell} to read ${JSON.stringify(text)}`, timeout)
+  },
+  // Follow these cells' outputs as JupyterLab would (see followOutputs).
+  follow_outputs ({ cells: cellIds }) {
+    for (const cellId of cellIds) followOutputs(cellId)
+    return {}
+  },
+  // The followed outputs, and the shared types they are made of.
+  outputs ({ cell }) {
+    const types = ycell(cell).get('outputs').toArray().map((output) => ({
+      map: output instanceof Y.Map,
+      text: output.get('output_type') === 'stream' ? output.get('text') instanceof Y.Text : null
+    }))
+    return { model: outputModels.get(cell), shared: ycell(cell).get('outputs').toJSON(), types }
   },
   set_awareness ({ state }) {
     connected().awareness.setLocalState(state)

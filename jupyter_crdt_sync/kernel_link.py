@@ -1,0 +1,174 @@
+"""The kernel actor's own client of one kernel.
+
+It has its own shell and IOPub sockets, apart from every window's and console's, and
+passes on only the messages whose parent is a request it sent: output of a console on the
+same kernel never reaches a cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from logging import Logger
+from typing import Any
+
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.multikernelmanager import MultiKernelManager
+
+Message = dict[str, Any]
+
+# Most IOPub messages applied to the document in one transaction; more wait for the
+# next turn of the event loop, so that peers' edits are not held up by a flood.
+IOPUB_BATCH = 256
+
+
+class KernelLink:
+    def __init__(
+        self,
+        kernel_manager: MultiKernelManager,
+        kernel_id: str,
+        *,
+        on_iopub: Callable[[list[Message]], None],
+        on_reply: Callable[[Message], None],
+        on_kernel_event: Callable[[str], None],
+        log: Logger,
+    ) -> None:
+        self.kernel_id = kernel_id
+        self._kernel_manager = kernel_manager
+        self._on_iopub = on_iopub
+        self._on_reply = on_reply
+        # The kernel restarter's callbacks: "autorestart" as a dead kernel is being
+        # restarted, "dead" when it could not be.
+        self._on_autorestart = lambda: on_kernel_event("autorestart")
+        self._on_dead = lambda: on_kernel_event("dead")
+        self._log = log
+        self._client: AsyncKernelClient | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._sent: set[str] = set()
+        self._closing: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<KernelLink {self.kernel_id}>"
+
+    async def open(self, timeout: float) -> None:
+        """Connect and wait until the kernel answers and IOPub is subscribed."""
+        if self._client is not None:
+            raise RuntimeError("KernelLink already opened")
+        manager = self._kernel_manager.get_kernel(self.kernel_id)
+        # The kernel restarter calls these when the kernel dies (and is restarted).
+        manager.add_restart_callback(self._on_autorestart, "restart")
+        manager.add_restart_callback(self._on_dead, "dead")
+        client = manager.client()
+        # Clients of one kernel manager share its session id, which is also their socket
+        # identity on the kernel's shell: replies would go to whichever connected last.
+        client.session.session = str(uuid.uuid4())
+        self._client = client
+        client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
+        try:
+            await client.wait_for_ready(timeout=timeout)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._readers = [
+            asyncio.ensure_future(self._read_iopub()),
+            asyncio.ensure_future(self._read_shell()),
+        ]
+
+    def execute(self, msg_id: str, code: str) -> None:
+        """Send an execute request under the msg_id the actor chose for it."""
+        if self._client is None or self.closed:
+            raise RuntimeError(f"{self!r} is closed")
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            # input() fails at once with StdinNotImplementedError rather than waiting
+            # for an answer that no window can give.
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg = self._client.session.msg("execute_request", content)
+        msg["header"]["msg_id"] = msg["msg_id"] = msg_id
+        self._sent.add(msg_id)
+        self._client.shell_channel.send(msg)
+
+    def forget(self, msg_id: str) -> None:
+        """Stop passing on messages for a request that is over."""
+        self._sent.discard(msg_id)
+
+    def close(self) -> asyncio.Future[None]:
+        """Stop passing anything on at once; the sockets close in the background (the
+        future returned)."""
+        if self._closing is None:
+            self.closed = True
+            self._closing = asyncio.ensure_future(self._close())
+        return self._closing
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def _close(self) -> None:
+        for reader in self._readers:
+            reader.cancel()
+        # Readers let go of their sockets before the sockets are closed.
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            manager = self._kernel_manager.get_kernel(self.kernel_id)
+            manager.remove_restart_callback(self._on_autorestart, "restart")
+            manager.remove_restart_callback(self._on_dead, "dead")
+        if self._client is not None:
+            # Only these two were started; stop_channels() would create the others.
+            self._client.shell_channel.stop()
+            self._client.iopub_channel.stop()
+
+    def _parent_id(self, msg: Message) -> str | None:
+        parent = msg.get("parent_header") or {}
+        return parent.get("msg_id")
+
+    async def _read_iopub(self) -> None:
+        assert self._client is not None
+        channel = self._client.iopub_channel
+        while True:
+            try:
+                batch = [await channel.get_msg()]
+                while len(batch) < IOPUB_BATCH and await channel.msg_ready():
+                    batch.append(await channel.get_msg())
+            except zmq.ZMQError as exc:
+                self._log.warning("[kernel] %r: IOPub closed: %s", self, exc)
+                return
+            except (ValueError, KeyError) as exc:
+                self._log.warning("[kernel] %r: unreadable IOPub message: %s", self, exc)
+                continue
+            ours = [msg for msg in batch if self._parent_id(msg) in self._sent]
+            if ours and not self.closed:
+                try:
+                    self._on_iopub(ours)
+                except Exception:
+                    self._log.exception("[kernel] %r: IOPub messages not applied", self)
+            # Let websocket traffic through between batches.
+            await asyncio.sleep(0)
+
+    async def _read_shell(self) -> None:
+        assert self._client is not None
+        channel = self._client.shell_channel
+        while True:
+            try:
+                msg = await channel.get_msg()
+            except zmq.ZMQError as exc:
+                self._log.warning("[kernel] %r: shell closed: %s", self, exc)
+                return
+            except (ValueError, KeyError) as exc:
+                self._log.warning("[kernel] %r: unreadable shell message: %s", self, exc)
+                continue
+            if self.closed:
+                continue
+            if msg["msg_type"] == "execute_reply" and self._parent_id(msg) in self._sent:
+                try:
+                    self._on_reply(msg)
+                except Exception:
+                    self._log.exception("[kernel] %r: reply not applied", self)
