@@ -7,7 +7,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, Unicode
 
 from .api import ExecuteHandler, StatusHandler
 from .atomic_save import install_replace_writing
@@ -105,6 +105,21 @@ class CRDTSync(ExtensionApp):
         "of the cell's output is dropped, with a visible note (clear_output makes room "
         "again). Default: 16777216 (16 MiB).",
     )
+    widget_update_interval = Float(
+        0.1,
+        config=True,
+        help="Shortest time, in seconds, between two changes of one widget's state in the "
+        "shared document: a slider dragged for a minute does not flood the peers or grow the "
+        "document, and its last value always lands. Default: 0.1.",
+    )
+    widget_state_in_file = Enum(
+        ["displayed", "all", "none"],
+        "displayed",
+        config=True,
+        help="Which live widgets the written .ipynb carries in metadata.widgets: 'displayed' "
+        "(shown in an output, and what they refer to), 'all', or 'none'. Without live widgets "
+        "the file keeps what it had. Default: 'displayed'.",
+    )
     kernel_ready_timeout = Float(
         60.0,
         config=True,
@@ -130,6 +145,7 @@ class CRDTSync(ExtensionApp):
                 save_max_delay=self.save_max_delay,
                 eviction_delay=self.eviction_delay,
                 file_check_interval=self.file_check_interval,
+                widget_state_in_file=self.widget_state_in_file,
             ),
             self.log,
             store=self.store,
@@ -144,6 +160,7 @@ class CRDTSync(ExtensionApp):
             ActorSettings(
                 OutputLimits(self.max_output_bytes, self.max_cell_output_bytes),
                 kernel_ready_timeout=self.kernel_ready_timeout,
+                widget_update_interval=self.widget_update_interval,
             ),
             self.log,
             event_logger=self.serverapp.event_logger,

@@ -30,6 +30,7 @@ from .kernel_link import KernelLink, Message
 from .notebook_file import normalize_path
 from .room import Room
 from .rooms import RoomManager
+from .widgets import WidgetStates
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
@@ -41,6 +42,7 @@ WATCHDOG_INTERVAL = 1.0
 class ActorSettings:
     limits: OutputLimits
     kernel_ready_timeout: float = 60.0
+    widget_update_interval: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class KernelActor:
         self._link: KernelLink | None = None
         self._old_links: set[KernelLink] = set()  # closed, sockets closing
         self._displays: tuple[Room, DisplayIndex] | None = None
+        self._widgets: tuple[Room, WidgetStates] | None = None
         # Set when a kernel that died and is being restarted by Jupyter is back.
         self._kernel_back: asyncio.Event | None = None
 
@@ -97,6 +100,29 @@ class KernelActor:
         if self._displays is None or self._displays[0] is not room:
             self._displays = (room, DisplayIndex(room.notebook))
         return self._displays[1]
+
+    def widgets(self, room: Room) -> WidgetStates:
+        """The widget state of the room's kernel, kept in the room's document."""
+        if self._widgets is None or self._widgets[0] is not room:
+            states = WidgetStates(
+                room.widgets, min_interval=self._settings.widget_update_interval, log=self._log
+            )
+            self._widgets = (room, states)
+        return self._widgets[1]
+
+    def _on_comm(self, messages: list[Message]) -> None:
+        room = self._rooms.rooms.get(self.path)
+        if room is None or room.closing:
+            return
+        states = self.widgets(room)
+        with room.doc.transaction():
+            for message in messages:
+                states.handle(message)
+
+    def _clear_widgets(self) -> None:
+        room = self._rooms.rooms.get(self.path)
+        if room is not None and not room.closing:
+            self.widgets(room).clear()
 
     # -- the queue -----------------------------------------------------------------------
 
@@ -198,6 +224,7 @@ class KernelActor:
                 on_reply=self._on_reply,
                 on_kernel_event=lambda action: self.on_kernel_event(kernel_id, action),
                 log=self._log,
+                on_comm=self._on_comm,
             )
             self._link = link
             try:
@@ -255,6 +282,8 @@ class KernelActor:
             self.drop_queue("the kernel was interrupted")
         elif action in ("restart", "autorestart", "shutdown", "dead"):
             self.drop_queue(f"the kernel had a {action}")
+            # The kernel's widgets are gone with it.
+            self._clear_widgets()
             if self._link is not None and self._link.kernel_id == kernel_id:
                 self._drop_link()
             self._end_running("aborted")

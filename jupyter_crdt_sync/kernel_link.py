@@ -1,8 +1,9 @@
 """The kernel actor's own client of one kernel.
 
 It has its own shell and IOPub sockets, apart from every window's and console's, and
-passes on only the messages whose parent is a request it sent: output of a console on the
-same kernel never reaches a cell.
+passes on as outputs only the messages whose parent is a request it sent: output of a
+console on the same kernel never reaches a cell. Comm messages (widget state) are passed on
+whatever their parent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ Message = dict[str, Any]
 # Most IOPub messages applied to the document in one transaction; more wait for the
 # next turn of the event loop, so that peers' edits are not held up by a flood.
 IOPUB_BATCH = 256
+COMM_MESSAGES = ("comm_open", "comm_msg", "comm_close")
 
 
 class KernelLink:
@@ -35,10 +37,14 @@ class KernelLink:
         on_reply: Callable[[Message], None],
         on_kernel_event: Callable[[str], None],
         log: Logger,
+        on_comm: Callable[[list[Message]], None] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
         self._kernel_manager = kernel_manager
         self._on_iopub = on_iopub
+        # Comm messages (widgets) whatever request they answer: a change made in any
+        # window reaches IOPub as the kernel's echo.
+        self._on_comm = on_comm
         self._on_reply = on_reply
         # The kernel restarter's callbacks: "autorestart" as a dead kernel is being
         # restarted, "dead" when it could not be.
@@ -144,6 +150,12 @@ class KernelLink:
             except (ValueError, KeyError) as exc:
                 self._log.warning("[kernel] %r: unreadable IOPub message: %s", self, exc)
                 continue
+            comms = [msg for msg in batch if msg.get("msg_type") in COMM_MESSAGES]
+            if comms and self._on_comm is not None and not self.closed:
+                try:
+                    self._on_comm(comms)
+                except Exception:
+                    self._log.exception("[kernel] %r: comm messages not applied", self)
             ours = [msg for msg in batch if self._parent_id(msg) in self._sent]
             if ours and not self.closed:
                 try:

@@ -74,6 +74,8 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Paths whose rooms this process closed: their kernels may still run.
+        self._closed_here: set[str] = set()
         self._stopped = False
         # Set by the kernel actor: a room's kernel for the status, or None.
         self.kernel_status: KernelStatus | None = None
@@ -169,9 +171,12 @@ class RoomManager:
             if merged:
                 # What the merge changed is in no stored update yet.
                 journal.compact()
-        if restored and reset_execution_states(room.notebook):
-            # Cells a crashed server left queued or running: their requests died with it.
-            self._log.info("[room] %r: executions cut short by a restart marked idle", path)
+        if restored and path not in self._closed_here:
+            # History from an earlier server process: its kernels, their executions and
+            # their widgets died with it.
+            if reset_execution_states(room.notebook):
+                self._log.info("[room] %r: executions cut short by a restart marked idle", path)
+            room.widgets.clear()
         room.on_change(writer.mark_changed)
         watcher = FileWatcher(
             room,
@@ -322,6 +327,7 @@ class RoomManager:
             if entry.journal is not None:
                 entry.journal.close()
             self._open.pop(room.path, None)
+            self._closed_here.add(room.path)
             room.close(code, reason)
             self._log.info("[room] closed %r (%s)", room.path, reason)
 

@@ -37,7 +37,8 @@ class WidgetStates:
         self._widgets = widgets
         self._min_interval = min_interval
         self._log = log
-        self._comm_ids: set[str] = set()
+        # A room restored with its history (the kernel still alive) knows its widgets.
+        self._comm_ids: set[str] = set(widgets.keys())
         self._pending: dict[str, tuple[dict[str, Any], dict[tuple[Any, ...], bytes]]] = {}
         self._last_write: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
