@@ -169,7 +169,10 @@ class Store:
                 raise sqlite3.DatabaseError("integrity check failed")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA journal_size_limit = 4194304")
+            # Checkpoint the write-ahead log every 64 pages and cut it back to 256 KiB, so
+            # that the files on disk stay a small multiple of the documents.
+            connection.execute("PRAGMA wal_autocheckpoint = 64")
+            connection.execute("PRAGMA journal_size_limit = 262144")
             connection.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
             connection.close()
