@@ -189,7 +189,7 @@ class CRDTSync(ExtensionApp):
         elif action == "delete":
             await self.room_manager.file_deleted(path)
         elif action in ("save", "upload"):
-            await self.room_manager.file_changed(path)
+            self.room_manager.file_changed(path)
 
     async def stop_extension(self) -> None:
         await self.kernel_actors.stop()

@@ -247,11 +247,11 @@ class RoomManager:
         if self._store is not None:
             await self._store.delete(room.path)
 
-    async def file_changed(self, path: str) -> None:
-        """The contents manager reports a save of `path` (by anyone): check it now."""
+    def file_changed(self, path: str) -> None:
+        """The contents manager reports a save of `path` (by anyone): check it soon."""
         entry = self._open.get(path)
-        if entry is not None and not entry.room.closing:
-            await entry.watcher.check()
+        if entry is not None and not entry.room.closing and not self._stopped:
+            self._spawn(entry.watcher.check())
 
     async def file_deleted(self, path: str) -> None:
         for open_path, entry in list(self._open.items()):
@@ -306,7 +306,12 @@ class RoomManager:
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error("[room] background work failed", exc_info=task.exception())
 
     async def _close_room(self, room: Room, reason: str, code: int = CLOSE_ROOM_CLOSED) -> None:
         room.closing = True
