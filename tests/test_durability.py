@@ -187,3 +187,34 @@ async def wait_for_status(
             return room
         assert time.monotonic() < deadline, f"status never matched: {room}"
         await asyncio.sleep(0.1)
+
+
+def test_a_cell_running_at_the_crash_is_not_left_running(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write_notebook(root / "nb.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(60)"])
+    config = {"CRDTSync": NO_WRITE_BACK}
+    server = ServerProcess(root, config=config).start()
+
+    async def start_and_crash() -> None:
+        client = RoomClient(server.url, "nb.ipynb", token=server.token)
+        await client.connect()
+        await client.execute("cell-0", timeout=60)
+        await client.wait_for(lambda r: r.execution("cell-0")["state"] == "running", timeout=60)
+        server.kill()
+        await client.disconnect()
+
+    asyncio.run(start_and_crash())
+    server = restart(server, config)
+    try:
+
+        async def after_restart() -> None:
+            client = RoomClient(server.url, "nb.ipynb", token=server.token)
+            await client.connect()
+            state = client.execution("cell-0")
+            assert state["state"] == "idle", state
+            assert state["status"] == "aborted", state
+            await client.disconnect()
+
+        asyncio.run(after_restart())
+    finally:
+        server.kill()
