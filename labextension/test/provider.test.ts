@@ -1,0 +1,367 @@
+/**
+ * The provider's state machine against in-memory sockets, a fake clock and a fake room
+ * that speaks the y-websocket protocol the way the crdtsync server does (it sends its
+ * sync step 1 first, answers step 1 with step 2, relays updates and awareness).
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as Y from 'yjs';
+import * as syncProtocol from 'y-protocols/sync';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+
+import {
+  ConnectionStatus,
+  IStatusChange,
+  IWebSocketLike,
+  RoomProvider
+} from '../src/provider';
+
+class FakeClock {
+  now = 0;
+  private timers: { id: number; at: number; fn: () => void }[] = [];
+  private nextId = 1;
+  setTimeout = (fn: () => void, ms: number): unknown => {
+    const id = this.nextId++;
+    this.timers.push({ id, at: this.now + ms, fn });
+    return id;
+  };
+  clearTimeout = (h: unknown): void => {
+    this.timers = this.timers.filter(t => t.id !== h);
+  };
+  get pending(): number {
+    return this.timers.length;
+  }
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const t = this.timers[0];
+      if (!t || t.at > end) {
+        break;
+      }
+      this.timers.shift();
+      this.now = t.at;
+      t.fn();
+    }
+    this.now = end;
+  }
+}
+
+class FakeSocket implements IWebSocketLike {
+  constructor(
+    readonly url: string,
+    readonly room: FakeRoom
+  ) {}
+  binaryType = 'blob';
+  readyState = 0;
+  bufferedAmount = 0;
+  onopen: ((ev: any) => any) | null = null;
+  onmessage: ((ev: { data: any }) => any) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => any) | null = null;
+  onerror: ((ev: any) => any) | null = null;
+  closedWith: number | undefined;
+  send(data: Uint8Array): void {
+    assert.equal(this.readyState, 1, 'send on a socket that is not open');
+    this.room.receive(this, data);
+  }
+  close(code?: number): void {
+    this.closedWith = code;
+    this.readyState = 3;
+    this.room.drop(this);
+  }
+  /** Server side: accept the connection. */
+  accept(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.room.greet(this);
+  }
+  /** Server side: close with a code. */
+  serverClose(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.room.drop(this);
+    this.onclose?.({ code, reason });
+  }
+  deliver(data: Uint8Array): void {
+    // Browsers hand over an ArrayBuffer.
+    this.onmessage?.({ data: data.slice().buffer });
+  }
+}
+
+const cleanups: (() => void)[] = [];
+after(() => cleanups.forEach(f => f()));
+
+class FakeRoom {
+  doc = new Y.Doc();
+  awareness = new awarenessProtocol.Awareness(this.doc);
+  sockets: FakeSocket[] = [];
+  created: FakeSocket[] = [];
+  /** Accept sockets at once (else the test calls accept()). */
+  autoAccept = true;
+  constructor() {
+    cleanups.push(() => this.awareness.destroy());
+    this.awareness.setLocalState(null);
+    this.doc.on('update', (update: Uint8Array, origin: unknown) => {
+      const e = encoding.createEncoder();
+      encoding.writeVarUint(e, 0);
+      syncProtocol.writeUpdate(e, update);
+      const frame = encoding.toUint8Array(e);
+      for (const s of this.sockets) {
+        if (s !== origin) {
+          s.deliver(frame);
+        }
+      }
+    });
+  }
+  factory = (url: string): IWebSocketLike => {
+    const s = new FakeSocket(url, this);
+    this.created.push(s);
+    // The browser opens asynchronously; a microtask is close enough.
+    queueMicrotask(() => {
+      if (this.autoAccept && s.readyState === 0) {
+        s.accept();
+      }
+    });
+    return s;
+  };
+  greet(s: FakeSocket): void {
+    this.sockets.push(s);
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, 0);
+    syncProtocol.writeSyncStep1(e, this.doc);
+    s.deliver(encoding.toUint8Array(e));
+  }
+  receive(s: FakeSocket, data: Uint8Array): void {
+    const d = decoding.createDecoder(data);
+    const type = decoding.readVarUint(d);
+    if (type === 0) {
+      const e = encoding.createEncoder();
+      encoding.writeVarUint(e, 0);
+      syncProtocol.readSyncMessage(d, e, this.doc, s);
+      if (encoding.length(e) > 1) {
+        s.deliver(encoding.toUint8Array(e));
+      }
+    } else if (type === 1) {
+      for (const o of this.sockets) {
+        if (o !== s) {
+          o.deliver(data);
+        }
+      }
+    }
+  }
+  drop(s: FakeSocket): void {
+    this.sockets = this.sockets.filter(o => o !== s);
+  }
+  get last(): FakeSocket {
+    return this.created[this.created.length - 1];
+  }
+}
+
+const flush = () => new Promise<void>(resolve => setImmediate(resolve));
+
+function setup(opts: Partial<RoomProvider.IOptions> = {}) {
+  const room = new FakeRoom();
+  const clock = new FakeClock();
+  const doc = new Y.Doc();
+  const statuses: IStatusChange[] = [];
+  const provider = new RoomProvider({
+    url: 'ws://x/api/crdtsync/room/a.ipynb',
+    doc,
+    createWebSocket: room.factory,
+    timers: clock,
+    random: () => 0,
+    ...opts
+  });
+  provider.statusChanged.connect((_, c) => statuses.push(c));
+  cleanups.push(() => provider.dispose());
+  const seen = () => statuses.map(s => s.status);
+  return { room, clock, doc, provider, statuses, seen };
+}
+
+test('connects, syncs both ways, resolves ready', async () => {
+  const { room, doc, provider, seen } = setup();
+  room.doc.getArray<string>('cells').push(['from room']);
+  doc.getArray<string>('cells').push(['from window']);
+  assert.equal(provider.status, 'connecting');
+  await provider.ready;
+  assert.deepEqual(seen(), ['syncing', 'connected']);
+  assert.equal(provider.status, 'connected');
+  assert.equal(provider.hasSynced, true);
+  assert.equal(room.last.binaryType, 'arraybuffer');
+  assert.deepEqual(
+    doc.getArray('cells').toArray().sort(),
+    ['from room', 'from window']
+  );
+  assert.deepEqual(room.doc.getArray('cells').toArray().sort(), ['from room', 'from window']);
+  // Live updates both ways.
+  doc.getText('t').insert(0, 'abc');
+  assert.equal(room.doc.getText('t').toString(), 'abc');
+  room.doc.getText('t').insert(3, 'd');
+  assert.equal(doc.getText('t').toString(), 'abcd');
+  provider.dispose();
+});
+
+test('network loss: offline with capped exponential backoff, reset after sync', async () => {
+  const { room, clock, provider, statuses } = setup();
+  await provider.ready;
+  room.autoAccept = false;
+  room.last.serverClose(1006);
+  let last = statuses[statuses.length - 1];
+  assert.equal(last.status, 'offline');
+  assert.equal(last.retryInMs, 500);
+  assert.equal(last.closeCode, 1006);
+  // Each failed attempt (socket refused) doubles the delay, up to 30 s.
+  const delays: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    clock.advance(last.retryInMs!);
+    assert.equal(provider.status, 'connecting');
+    room.last.onclose?.({ code: 1006, reason: '' });
+    last = statuses[statuses.length - 1];
+    assert.equal(last.status, 'offline');
+    delays.push(last.retryInMs!);
+  }
+  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(provider.attempt, 9);
+  // The server comes back: the next attempt syncs and the backoff starts over.
+  room.autoAccept = true;
+  clock.advance(30000);
+  await flush();
+  assert.equal(provider.status, 'connected');
+  assert.equal(provider.attempt, 0);
+  room.last.serverClose(1013);
+  assert.equal(statuses[statuses.length - 1].retryInMs, 500);
+  provider.dispose();
+  assert.equal(clock.pending, 0);
+});
+
+test('4001 room closed: reconnect at once, then back off if it keeps failing', async () => {
+  const { room, clock, provider, statuses } = setup();
+  await provider.ready;
+  room.last.serverClose(4001);
+  assert.equal(statuses[statuses.length - 1].retryInMs, 0);
+  room.autoAccept = false;
+  clock.advance(0);
+  assert.equal(provider.status, 'connecting');
+  room.last.serverClose(4001);
+  assert.equal(statuses[statuses.length - 1].retryInMs, 1000);
+  room.autoAccept = true;
+  clock.advance(1000);
+  await flush();
+  assert.equal(provider.status, 'connected');
+  assert.equal(room.created.length, 3);
+  provider.dispose();
+});
+
+for (const [code, status] of [
+  [4404, 'deleted'],
+  [4409, 'stale']
+] as [number, ConnectionStatus][]) {
+  test(`${code}: terminal status ${status}, no reconnect`, async () => {
+    const { room, clock, provider, doc } = setup();
+    await provider.ready;
+    room.last.serverClose(code);
+    assert.equal(provider.status, status);
+    assert.equal(clock.pending, 0);
+    provider.connect();
+    provider.reconnect();
+    assert.equal(room.created.length, 1);
+    // Local edits are not sent anywhere any more.
+    doc.getText('t').insert(0, 'x');
+    assert.equal(room.doc.getText('t').toString(), '');
+    provider.dispose();
+  });
+
+  test(`${code} before the first sync rejects ready`, async () => {
+    const { room, provider } = setup();
+    room.autoAccept = false;
+    await flush();
+    // Open, but the room never answers: no sync yet.
+    room.last.send = () => undefined;
+    room.last.readyState = 1;
+    room.last.onopen?.({});
+    assert.equal(provider.status, 'syncing');
+    room.last.serverClose(code);
+    await assert.rejects(provider.ready);
+    assert.equal(provider.status, status);
+  });
+}
+
+test('a socket that never opens is abandoned after connectTimeoutMs', async () => {
+  const { room, clock, provider, statuses } = setup({ connectTimeoutMs: 5000 });
+  room.autoAccept = false;
+  await flush();
+  clock.advance(4999);
+  assert.equal(provider.status, 'connecting');
+  clock.advance(1);
+  assert.equal(provider.status, 'offline');
+  assert.equal(statuses[statuses.length - 1].closeReason, 'connect timeout');
+  assert.equal(room.created[0].readyState, 3);
+  room.autoAccept = true;
+  clock.advance(500);
+  await flush();
+  assert.equal(provider.status, 'connected');
+  provider.dispose();
+});
+
+test('edits made while offline reach the room on reconnect', async () => {
+  const { room, clock, provider, doc } = setup();
+  await provider.ready;
+  room.last.serverClose(1006);
+  doc.getText('t').insert(0, 'offline edit');
+  room.doc.getText('u').insert(0, 'room edit');
+  clock.advance(500);
+  await flush();
+  assert.equal(provider.status, 'connected');
+  assert.equal(room.doc.getText('t').toString(), 'offline edit');
+  assert.equal(doc.getText('u').toString(), 'room edit');
+  provider.dispose();
+});
+
+test('awareness: local state is announced, others are forgotten on disconnect', async () => {
+  const a = setup();
+  const b = new RoomProvider({
+    url: 'ws://x/api/crdtsync/room/a.ipynb',
+    doc: new Y.Doc(),
+    createWebSocket: a.room.factory,
+    timers: a.clock,
+    random: () => 0
+  });
+  await a.provider.ready;
+  await b.ready;
+  a.provider.awareness.setLocalStateField('user', { name: 'Ada', color: '#f00' });
+  const seen = b.awareness.getStates().get(a.doc.clientID);
+  assert.deepEqual(seen, { user: { name: 'Ada', color: '#f00' } });
+  // b loses its connection: a's cursor must not linger in b.
+  const bSocket = a.room.created[1];
+  bSocket.serverClose(1006);
+  assert.equal(b.awareness.getStates().has(a.doc.clientID), false);
+  // a leaves: b (reconnected) learns it at once.
+  a.clock.advance(500);
+  await flush();
+  assert.equal(b.status, 'connected');
+  a.provider.dispose();
+  assert.equal(b.awareness.getStates().has(a.doc.clientID), false);
+  b.dispose();
+});
+
+test('dispose closes with 1000 and never reconnects', async () => {
+  const { room, clock, provider, seen } = setup();
+  await provider.ready;
+  const s = room.last;
+  provider.dispose();
+  assert.equal(s.closedWith, 1000);
+  assert.equal(provider.status, 'disposed');
+  assert.equal(provider.isDisposed, true);
+  clock.advance(60000);
+  provider.connect();
+  assert.equal(room.created.length, 1);
+  assert.deepEqual(seen().slice(-1), ['disposed']);
+});
+
+test('dispose before the first sync rejects ready', async () => {
+  const { room, provider } = setup();
+  room.autoAccept = false;
+  provider.dispose();
+  await assert.rejects(provider.ready);
+});
