@@ -12,6 +12,9 @@ demo:  ## install the project with JupyterLab, then start it on the demo noteboo
 test:  ## install the test dependencies, then run the linters and the whole suite
 	$(PYTHON) -m pip install -e ".[test]"
 	npm ci --prefix tests/js --no-audit --no-fund
+	npm ci --prefix labextension --no-audit --no-fund
+	npm run lint --prefix labextension
+	npm test --prefix labextension
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
