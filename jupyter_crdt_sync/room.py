@@ -279,4 +279,9 @@ class Room:
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
         self.notebook.ycells.unobserve(self._cells_subscription)
+        # The journal holds this room's _release: drop the link both ways, so that the
+        # document is freed as soon as the manager lets go of the room, not at the next
+        # run of the cycle collector.
+        self._journal = None
+        self._outbox.clear()
         self.closed.set()

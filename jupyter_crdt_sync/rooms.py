@@ -331,6 +331,8 @@ class RoomManager:
                 )
             if entry.journal is not None:
                 entry.journal.close()
+            # The writer and the watcher refer to each other (and the watcher to the room).
+            entry.writer.check_outside_edits = None
             self._open.pop(room.path, None)
             self._closed_here.add(room.path)
             room.close(code, reason)

@@ -110,6 +110,9 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
             self.log.info(
                 "[sync] %r disconnected with code %s (%s)", peer, self.close_code, self.close_reason
             )
+        # The handler sits in reference cycles (peer -> transport -> handler) that only
+        # the cycle collector frees: it must not keep the room and its document alive.
+        self._peer = self._room = None
         if room is not None:
             self.room_manager.leave(room, peer)
 
