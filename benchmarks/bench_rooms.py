@@ -4,8 +4,8 @@
 Starts a real `jupyter server` with the extension on 127.0.0.1 (tests/server_process.py),
 drives it with `jupyter_crdt_sync.client.RoomClient` peers and prints markdown tables.
 
-    python benchmarks/bench_rooms.py                  # everything, about 4 minutes
-    python benchmarks/bench_rooms.py --quick          # smoke run, about 1 minute
+    python benchmarks/bench_rooms.py                  # everything, about 3 minutes
+    python benchmarks/bench_rooms.py --quick          # smoke run, under a minute
     python benchmarks/bench_rooms.py --sections latency,throughput
 
 Typing and watching peers run in worker processes (benchmarks/typing_peers.py). The
@@ -20,6 +20,7 @@ import asyncio
 import base64
 import gc
 import json
+import math
 import os
 import platform
 import random
@@ -79,6 +80,7 @@ class Options:
     runs: int
     join_cells: tuple[int, ...]
     latency_peers: tuple[int, ...]
+    latency_big_peers: int
     keystrokes: int
     interval: float
     throughput_runs: tuple[tuple[int, float], ...]  # (peers, seconds between keystrokes)
@@ -123,7 +125,7 @@ def write_notebook(path: Path, cells: int, *, outputs: bool = False, seed: int =
 
 
 def ms(seconds: float) -> str:
-    if seconds != seconds:  # NaN: no samples
+    if math.isnan(seconds):  # no samples
         return "n/a"
     value = seconds * 1000
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
@@ -135,7 +137,7 @@ def mib(n_bytes: float) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 0) -> str:
     """A markdown table; the first `text_columns` columns are left-aligned, numbers right."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         padded = [
@@ -175,7 +177,7 @@ async def join_once(server: ServerProcess, path: str) -> tuple[float, RoomClient
 def check_run(run: TypingRun, label: str, problems: list[str]) -> None:
     """Edits that never arrived, or arrived out of order, make the run fail."""
     if run.missing:
-        problems.append(f"{label}: {run.missing} keystrokes never reached a peer")
+        problems.append(f"{label}: {run.missing} deliveries missing when the run timed out")
     if run.out_of_order:
         problems.append(f"{label}: {run.out_of_order} keystrokes arrived out of order")
 
@@ -268,11 +270,16 @@ def bench_join(root: Path, options: Options, problems: list[str]) -> str:
 
 def bench_latency(root: Path, options: Options, problems: list[str]) -> str:
     rows = []
+    # Small notebooks, then one large one: its write-backs are large too.
+    runs = [(peers, 10, False) for peers in options.latency_peers]
+    if options.latency_big_peers:
+        runs.append((options.latency_big_peers, 1000, True))
     with ServerProcess(root, config=section_config(options, root)) as server:
-        for peers in options.latency_peers:
-            log(f"latency: {peers} peers, {options.keystrokes} keystrokes")
-            path = f"latency-{peers}.ipynb"
-            write_notebook(root / path, 10)
+        for peers, cells, outputs in runs:
+            label = f"{cells} cells" + (", 10 kB outputs" if outputs else "")
+            log(f"latency: {peers} peers, {label}, {options.keystrokes} keystrokes")
+            path = f"latency-{peers}-{cells}.ipynb"
+            write_notebook(root / path, cells, outputs=outputs)
             watchers = [PeerSpec(None, (0,)) for _ in range(peers - 1)]
             groups = [[PeerSpec(0, ())], *split(watchers, options.workers)]
             run = run_typing(
@@ -284,9 +291,10 @@ def bench_latency(root: Path, options: Options, problems: list[str]) -> str:
                 converge_timeout=30,
             )
             wait_rooms_closed(server)
-            check_run(run, f"latency, {peers} peers", problems)
+            check_run(run, f"latency, {peers} peers, {label}", problems)
             rows.append(
                 [
+                    label,
                     str(peers),
                     str(run.edits),
                     *(ms(percentile(run.all_peers, p)) for p in (50, 95, 99)),
@@ -298,10 +306,11 @@ def bench_latency(root: Path, options: Options, problems: list[str]) -> str:
                     f"{run.clients_cpu:.0f}",
                     f"{run.other_cpu:.0f}",
                     str(run.missing),
-                    REFERENCE_LATENCY_P99_MS.get(peers, ""),
+                    "" if outputs else REFERENCE_LATENCY_P99_MS.get(peers, ""),
                 ]
             )
     headers = [
+        "notebook",
         "peers",
         "keystrokes",
         "all p50 ms",
@@ -321,7 +330,7 @@ def bench_latency(root: Path, options: Options, problems: list[str]) -> str:
         f"### Keystroke propagation: one typist, a keystroke every "
         f"{options.interval * 1000:g} ms, {options.workers} watcher processes"
     )
-    return f"{title}\n\n{table(headers, rows)}"
+    return f"{title}\n\n{table(headers, rows, text_columns=1)}"
 
 
 # -- 3. everyone typing --------------------------------------------------------------------
@@ -356,7 +365,7 @@ def bench_throughput(root: Path, options: Options, problems: list[str]) -> str:
                     f"{interval * 1000:g}",
                     f"{peers / interval:.0f}",
                     f"{typed:.0f}",
-                    f"{run.edits / run.wall_seconds:.0f}",
+                    f"{run.edits / run.wall_seconds:.0f}" if run.wall_seconds else "n/a",
                     f"{run.converge_seconds:.2f}",
                     ms(percentile(run.delivery, 50)),
                     ms(percentile(run.delivery, 99)),
@@ -498,6 +507,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--runs", type=int, help="joins per notebook for the median (default 5)")
     parser.add_argument("--join-cells", help="notebook sizes to join (default 10,100,1000)")
     parser.add_argument("--latency-peers", help="room sizes for latency (default 2,10,50)")
+    parser.add_argument(
+        "--latency-big-peers",
+        type=int,
+        help="room size for a latency run in a 1000-cell notebook with outputs "
+        "(default 10; 0 skips it; skipped with --quick)",
+    )
     parser.add_argument("--keystrokes", type=int, help="keystrokes per latency run (default 500)")
     parser.add_argument(
         "--interval-ms",
@@ -547,6 +562,9 @@ def parse_options(argv: list[str] | None = None) -> Options:
         runs=args.runs or (1 if quick else 5),
         join_cells=_sizes(args.join_cells) or ((10, 100) if quick else (10, 100, 1000)),
         latency_peers=_sizes(args.latency_peers) or ((2, 10) if quick else (2, 10, 50)),
+        latency_big_peers=(
+            args.latency_big_peers if args.latency_big_peers is not None else 0 if quick else 10
+        ),
         keystrokes=args.keystrokes or (50 if quick else 500),
         interval=args.interval_ms / 1000,
         throughput_runs=throughput_runs,

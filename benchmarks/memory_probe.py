@@ -7,8 +7,8 @@ after it, and after asking the C allocator to give free memory back to the syste
 only before it was waiting for the cycle collector; RSS that drops after trimming was
 free memory the allocator kept.
 
-Loaded by bench_rooms.py with `--set ServerApp.jpserver_extensions=...`; never part of
-the product.
+bench_rooms.py loads it, next to jupyter_crdt_sync, into the server of its memory section
+only; it is not part of the product.
 """
 
 from __future__ import annotations
