@@ -47,6 +47,7 @@ from pycrdt import Text  # noqa: E402
 from tornado.httpclient import HTTPRequest  # noqa: E402
 from tornado.websocket import websocket_connect  # noqa: E402
 
+from benchmarks.report import table  # noqa: E402
 from jupyter_crdt_sync.client import RoomClient, room_url  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
@@ -82,20 +83,6 @@ def percentile(values: Sequence[float], p: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if i < text_columns else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "| " + " | ".join("-" * w for w in widths) + " |"
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
 
 
 def write_notebook(path: Path, sources: list[str]) -> str:
@@ -212,7 +199,7 @@ def bench_first_output(root: Path, options: Options) -> str:
         "idle at peer p50 ms",
     ]
     title = "### Request to first output seen by another peer (`print('hello')`)"
-    return f"{title}\n\n{table(headers, rows)}"
+    return f"{title}\n\n{table(headers, rows, text_columns=1)}"
 
 
 # -- 2. output throughput ------------------------------------------------------------------
@@ -301,7 +288,7 @@ def bench_throughput(root: Path, options: Options) -> str:
         "server CPU %",
     ]
     title = f"### Output throughput into one room with {options.peers} peers"
-    return f"{title}\n\n{table(headers, rows)}"
+    return f"{title}\n\n{table(headers, rows, text_columns=1)}"
 
 
 # -- 3. typing during an output flood ------------------------------------------------------
@@ -419,7 +406,7 @@ def bench_flood(root: Path, options: Options) -> str:
         f"### Keystroke propagation during an output flood: {options.peers} peers, "
         f"a keystroke every {options.typing_interval * 1000:g} ms"
     )
-    return f"{title}\n\n{table(headers, rows)}"
+    return f"{title}\n\n{table(headers, rows, text_columns=1)}"
 
 
 # -- main ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -48,6 +48,7 @@ import nbformat  # noqa: E402
 import psutil  # noqa: E402
 from pycrdt import Doc  # noqa: E402
 
+from benchmarks.report import table  # noqa: E402
 from benchmarks.typing_peers import (  # noqa: E402
     PeerSpec,
     TypingRun,
@@ -133,21 +134,6 @@ def ms(seconds: float) -> str:
 
 def mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:.1f}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 0) -> str:
-    """A markdown table; the first `text_columns` columns are left-aligned, numbers right."""
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.ljust(width) if i < text_columns else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "| " + " | ".join("-" * w for w in widths) + " |"
-    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
 
 
 def section_config(options: Options, root: Path) -> dict[str, dict[str, Any]]:

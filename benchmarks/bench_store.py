@@ -28,6 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.report import table
 from jupyter_crdt_sync.client import RoomClient
 from tests.server_process import ServerProcess
 
@@ -44,17 +45,6 @@ def write_notebook(path: Path, cells: int, output_bytes: int = 0) -> None:
         notebook.cells.append(cell)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, str(path))
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
-    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = [
-        "| " + " | ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)) + " |"
-        for row in rows
-    ]
-    return "\n".join([line, rule, *body])
 
 
 # -- 1. durable edits per second ---------------------------------------------------------
@@ -131,7 +121,9 @@ def bench_durable_rates(root: Path, quick: bool) -> str:
                 each = max(20, edits * 10 // max(peers, 10))
                 rate, cpu = asyncio.run(durable_rate(server, peers, each))
             rows.append([label, str(peers), str(peers * each), f"{rate:,.0f}", f"{cpu:.0f}%"])
-    return table(["store", "peers typing", "edits", "edits/s seen by a peer", "server CPU"], rows)
+    return table(
+        ["store", "peers typing", "edits", "edits/s seen by a peer", "server CPU"], rows, 1
+    )
 
 
 # -- 2. store size after long sessions ---------------------------------------------------
@@ -173,7 +165,7 @@ def bench_store_size(root: Path, quick: bool) -> str:
             ]
         )
     headers = ["keystrokes (100 cells)", "document", "room's rows", "store files", "files/doc"]
-    return table(headers, rows)
+    return table(headers, rows, 1)
 
 
 # -- 3. opening a room from the store or from the file -----------------------------------
@@ -209,7 +201,7 @@ def bench_open(root: Path, quick: bool) -> str:
                 f"{statistics.median(from_store) * 1000:.0f} ms",
             ]
         )
-    return table(["notebook", "open from the file", "open from the store (median)"], rows)
+    return table(["notebook", "open from the file", "open from the store (median)"], rows, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
