@@ -331,38 +331,9 @@ class Store:
                     f"UPDATE {table} SET path = ? WHERE path = ?", (new_path, old_path)
                 )
 
-    def _execute(self, sql: str, parameters: tuple[Any, ...]) -> None:
-        assert self._connection is not None
-        self._connection.execute(sql, parameters)
-
     def _transaction(self) -> _Transaction:
         assert self._connection is not None
         return _Transaction(self._connection)
-
-    async def stats(self, path: str) -> tuple[int, int]:
-        """Bytes stored for a room, and the number of updates since its last compaction."""
-        return tuple(await self._run(self._stats_sync, path))  # type: ignore[return-value]
-
-    def _stats_sync(self, path: str) -> tuple[int, int]:
-        assert self._connection is not None
-        snapshot = self._connection.execute(
-            "SELECT length(snapshot) + length(file_content) FROM documents WHERE path = ?",
-            (path,),
-        ).fetchone()
-        count, size = self._connection.execute(
-            "SELECT count(*), coalesce(sum(length(data)), 0) FROM updates WHERE path = ?",
-            (path,),
-        ).fetchone()
-        return (snapshot[0] if snapshot else 0) + size, count
-
-    def file_bytes(self) -> int:
-        if self.path == ":memory:":
-            return 0
-        return sum(
-            os.path.getsize(self.path + suffix)
-            for suffix in ("", "-wal")
-            if os.path.exists(self.path + suffix)
-        )
 
     # -- the journal of updates ------------------------------------------------------------
 
