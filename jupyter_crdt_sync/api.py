@@ -1,17 +1,22 @@
-"""REST endpoints of the extension: the status of the rooms, and execution of cells."""
+"""REST endpoints of the extension: the status of the rooms, saving now, running cells."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
+from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import ensure_async
 from tornado import web
 
 from ._version import __version__
 from .kernel_actor import KernelActors
-from .rooms import RoomManager
+from .protocol import ProtocolError, decode_state_vector
+from .rooms import RoomManager, SaveError
 
 
 class StatusHandler(APIHandler):
@@ -26,6 +31,53 @@ class StatusHandler(APIHandler):
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"version": __version__, "rooms": self.room_manager.status()}))
+
+
+class SaveHandler(APIHandler):
+    """Write a notebook's room back to its file now (JupyterLab's Save), then answer with
+    the file's contents model without content, hash included."""
+
+    auth_resource = "contents"
+
+    @property
+    def room_manager(self) -> RoomManager:
+        return self.settings["crdtsync_room_manager"]
+
+    @web.authenticated
+    @authorized
+    async def post(self, raw_path: str) -> None:
+        state_vector = _requested_state_vector(self.request.body)
+        path = await self.room_manager.resolve(raw_path)
+        try:
+            await self.room_manager.save_now(path, state_vector)
+        except SaveError as exc:
+            self.log.warning("[persist] save of %r requested, not done: %s", path, exc)
+            raise web.HTTPError(500, f"Not saved: {exc}") from exc
+        model = await ensure_async(
+            self.contents_manager.get(path, content=False, require_hash=True)
+        )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model, default=json_default))
+
+
+def _requested_state_vector(body: bytes) -> bytes | None:
+    """The optional body of a save request: {"state_vector": base64 of a Yjs state vector}."""
+    if not body.strip():
+        return None
+    try:
+        request = json.loads(body)
+        encoded = request.get("state_vector") if isinstance(request, dict) else None
+        if encoded is None:
+            return None
+        if not isinstance(encoded, str):
+            raise ValueError("state_vector is not a string")
+        state_vector = base64.b64decode(encoded, validate=True)
+        decode_state_vector(state_vector)  # refuse a malformed one here, not later
+    except (ValueError, binascii.Error, ProtocolError) as exc:
+        raise web.HTTPError(
+            400, 'expected an empty body or {"state_vector": "<base64 Yjs state vector>"}'
+        ) from exc
+    return state_vector
 
 
 class ExecuteHandler(APIHandler):

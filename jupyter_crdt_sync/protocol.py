@@ -117,17 +117,28 @@ def _read_exact_payload(frame: bytes, offset: int) -> bytes:
     return frame[position:end]
 
 
-def state_vector_clients(state_vector: bytes) -> set[int]:
-    """The client ids a Yjs state vector (a sync step 1 payload) has content from."""
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """A Yjs state vector as {client id: clock}: how much of each client a replica has."""
     decoder = Decoder(state_vector)
-    clients = set()
+    clocks = {}
     try:
         for _ in range(decoder.read_var_uint()):
-            clients.add(decoder.read_var_uint())
-            decoder.read_var_uint()  # the clock
+            client = decoder.read_var_uint()
+            clocks[client] = decoder.read_var_uint()
     except (IndexError, RuntimeError) as exc:
         raise ProtocolError("malformed state vector") from exc
-    return clients
+    return clocks
+
+
+def state_vector_clients(state_vector: bytes) -> set[int]:
+    """The client ids a Yjs state vector (a sync step 1 payload) has content from."""
+    return set(decode_state_vector(state_vector))
+
+
+def covers(state_vector: bytes, other: bytes) -> bool:
+    """Whether a replica at `state_vector` has everything a replica at `other` has."""
+    have = decode_state_vector(state_vector)
+    return all(have.get(client, 0) >= clock for client, clock in decode_state_vector(other).items())
 
 
 def parse_awareness_update(update: bytes) -> list[AwarenessEntry]:

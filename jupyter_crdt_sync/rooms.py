@@ -33,11 +33,16 @@ from .notebook_file import (
     read_notebook,
 )
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
+from .protocol import covers
 from .room import Room
 from .store import RoomJournal, Store, fingerprint
 from .widgets import add_saved_state
 
 KernelStatus = Callable[[str], "dict[str, Any] | None"]
+
+
+class SaveError(Exception):
+    """A requested write-back did not happen; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,28 @@ class RoomManager:
         finally:
             room.holds -= 1
             self._maybe_schedule_eviction(room)
+
+    async def save_now(
+        self, path: str, state_vector: bytes | None = None, wait: float = 5.0
+    ) -> None:
+        """Write the room of `path` back to its file now, if a room is open.
+
+        With a client's `state_vector`, first wait up to `wait` seconds until the room has
+        everything that client had sent when it asked, so the file holds its last edits.
+        Raises `SaveError` if the room does not catch up or the write fails.
+        """
+        entry = self._open.get(path)
+        if entry is None:
+            return
+        if state_vector is not None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while not covers(entry.room.doc.get_state(), state_vector):
+                if loop.time() > deadline or entry.room.closing:
+                    raise SaveError("the room has not received all of this window's edits yet")
+                await asyncio.sleep(0.02)
+        if not await entry.writer.save():
+            raise SaveError(entry.writer.last_error or "the notebook could not be written")
 
     # -- loading -------------------------------------------------------------------------
 
