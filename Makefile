@@ -10,9 +10,9 @@ demo:  ## install the project with JupyterLab, then start it on the demo noteboo
 	jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=demo demo/welcome.ipynb
 
 test:  ## install the test dependencies, then run the linters and the whole suite
+	npm ci --prefix labextension --no-audit --no-fund
 	$(PYTHON) -m pip install -e ".[test]"
 	npm ci --prefix tests/js --no-audit --no-fund
-	npm ci --prefix labextension --no-audit --no-fund
 	npm run lint --prefix labextension
 	npm test --prefix labextension
 	$(PYTHON) -m ruff check .
