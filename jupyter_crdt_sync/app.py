@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
 from traitlets import Bool, Enum, Float, Int, Unicode
 
 from .api import ExecuteHandler, SaveHandler, StatusHandler
@@ -82,6 +85,13 @@ class CRDTSync(ExtensionApp):
         help="Seconds between checks of an open notebook's file for edits made outside the "
         "room (an editor, git, nbconvert); saves through the contents manager are seen at "
         "once. 0 disables the polling. Default: 2.0.",
+    )
+    forget_missing_interval = Float(
+        3600.0,
+        config=True,
+        help="Seconds between sweeps that drop the stored histories of notebooks deleted or "
+        "renamed outside Jupyter while no room had them open; the first sweep runs at "
+        "start-up. 0 disables the sweeps. Default: 3600.0.",
     )
     replace_on_save = Bool(
         True,
@@ -166,6 +176,9 @@ class CRDTSync(ExtensionApp):
             event_logger=self.serverapp.event_logger,
         )
         self.room_manager.kernel_status = self.kernel_actors.kernel_status
+        self._sweeper: asyncio.Task[None] | None = None
+        if self.forget_missing_interval > 0:
+            IOLoop.current().add_callback(self._start_sweeper)
         self.settings.update(
             crdtsync_room_manager=self.room_manager,
             crdtsync_kernel_actors=self.kernel_actors,
@@ -192,7 +205,22 @@ class CRDTSync(ExtensionApp):
         elif action in ("save", "upload"):
             self.room_manager.file_changed(path)
 
+    def _start_sweeper(self) -> None:
+        self._sweeper = asyncio.ensure_future(self._sweep_store())
+
+    async def _sweep_store(self) -> None:
+        while True:
+            try:
+                await self.room_manager.forget_missing()
+            except Exception:
+                self.log.exception("[persist] sweeping the store failed")
+            await asyncio.sleep(self.forget_missing_interval)
+
     async def stop_extension(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.kernel_actors.stop()
         await self.room_manager.stop()
         await self.store.close()

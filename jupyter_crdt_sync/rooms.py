@@ -19,6 +19,7 @@ from functools import partial
 from logging import Logger
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 
 from .execution import reset_execution_states
@@ -305,6 +306,26 @@ class RoomManager:
                 await self._store.rename(path, target)
             self._log.info("[room] %r renamed to %r; its peers follow", path, target)
             self._maybe_schedule_eviction(entry.room)
+
+    async def forget_missing(self) -> list[str]:
+        """Drop the stored histories of notebooks that are gone from disk (deleted or
+        renamed outside Jupyter while no room had them open). Histories moved aside as
+        corrupt are kept for inspection. Returns the paths forgotten."""
+        if self._store is None:
+            return []
+        forgotten = []
+        for path in await self._store.paths():
+            if not path.endswith(".ipynb") or path in self._open or path in self._loading:
+                continue
+            if await ensure_async(self._contents_manager.file_exists(path)):
+                continue
+            # The file may have come back, or a room opened, while we looked.
+            if path in self._open or path in self._loading:
+                continue
+            await self._store.delete(path)
+            forgotten.append(path)
+            self._log.info("[persist] forgot the stored history of %r: the notebook is gone", path)
+        return forgotten
 
     # -- eviction ------------------------------------------------------------------------
 

@@ -251,6 +251,14 @@ class Store:
             raise CorruptEntryError(f"unreadable file record: {exc}") from exc
         return StoredRoom(lineage, updates, notebook, cell_ids, frozenset({current, previous}))
 
+    async def paths(self) -> list[str]:
+        """The paths the store holds a history for (entries moved aside included)."""
+        return await self._run(self._paths_sync)
+
+    def _paths_sync(self) -> list[str]:
+        assert self._connection is not None
+        return [row[0] for row in self._connection.execute("SELECT path FROM documents")]
+
     async def move_aside(self, path: str) -> str:
         """Rename a room's stored history to `<path>.corrupt` (numbered if taken)."""
         return str(await self._run(self._move_entry_sync, path))
