@@ -87,7 +87,14 @@ try {
   await lab.execute('nb.ipynb', ['set77']);
   await lab.waitFor('77 in both windows', async () => (await readout(p1)) === '77' && (await readout(p2)) === '77');
   await p2.screenshot({ path: path.join(SHOTS, 'window2-after.png') });
-  const errors = [...p1.logs, ...p2.logs].filter(l => /jupyter-crdt-sync|model not found|pageerror/i.test(l));
+
+  // A third window opens with the kernel idle: the document and the kernel both answer.
+  const p3 = await lab.openNotebook('nb.ipynb');
+  await lab.waitFor('77 in window 3', async () => (await readout(p3)) === '77', 15000);
+  await p3.focus('.widget-slider .noUi-handle');
+  await p3.keyboard.press('ArrowRight');
+  await lab.waitFor('78 from window 3 in windows 1 and 2', async () => (await readout(p1)) === '78' && (await readout(p2)) === '78');
+  const errors = [...p1.logs, ...p2.logs, ...p3.logs].filter(l => /jupyter-crdt-sync|model not found|pageerror/i.test(l));
   console.log('console:', JSON.stringify(errors.slice(0, 10), null, 1));
   assert.deepEqual(errors.filter(l => /model not found|pageerror/.test(l)), []);
 } catch (e) {

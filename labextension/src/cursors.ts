@@ -64,7 +64,8 @@ class CaretWidget extends WidgetType {
   constructor(
     readonly name: string,
     readonly color: string,
-    readonly showName: boolean
+    readonly showName: boolean,
+    readonly nameBeside: boolean
   ) {
     super();
   }
@@ -73,7 +74,8 @@ class CaretWidget extends WidgetType {
     return (
       other.name === this.name &&
       other.color === this.color &&
-      other.showName === this.showName
+      other.showName === this.showName &&
+      other.nameBeside === this.nameBeside
     );
   }
 
@@ -82,6 +84,9 @@ class CaretWidget extends WidgetType {
     caret.className = 'jp-crdtsync-cursor';
     if (this.showName) {
       caret.classList.add('jp-mod-recent');
+    }
+    if (this.nameBeside) {
+      caret.classList.add('jp-mod-first-line');
     }
     caret.style.setProperty('--jp-crdtsync-cursor-color', this.color);
     const label = document.createElement('span');
@@ -131,6 +136,13 @@ const theme = EditorView.baseTheme({
     pointerEvents: 'none',
     opacity: '0',
     transition: 'opacity 0.3s'
+  },
+  // On the first line the cell clips above (and below, for one line): beside it.
+  '.jp-crdtsync-cursor.jp-mod-first-line .jp-crdtsync-cursor-name': {
+    bottom: 'auto',
+    top: '0',
+    left: '3px',
+    borderRadius: '2px'
   },
   '.jp-crdtsync-cursor.jp-mod-recent .jp-crdtsync-cursor-name, .jp-crdtsync-cursor:hover .jp-crdtsync-cursor-name':
     { opacity: '1' },
@@ -273,7 +285,12 @@ class RemoteCursorsView {
         }
         decorations.push(
           Decoration.widget({
-            widget: new CaretWidget(selection.name, selection.color, showUntil > now),
+            widget: new CaretWidget(
+              selection.name,
+              selection.color,
+              showUntil > now,
+              this.view.state.doc.lineAt(head).number === 1
+            ),
             side: head < anchor ? -1 : 1
           }).range(head)
         );
