@@ -78,11 +78,6 @@ export class DocumentWidgetFeed implements IDisposable {
     }
   }
 
-  /** The ids of the models this feed made (and still follows). */
-  get fedModels(): string[] {
-    return Array.from(this._models.keys());
-  }
-
   get isDisposed(): boolean {
     return this._isDisposed;
   }

@@ -70,6 +70,7 @@ async function widgetManagerOf(
   const placeholder = rootRendermime.getFactory(WIDGET_VIEW_MIMETYPE);
   const bound = panel.content.rendermime.getFactory(WIDGET_VIEW_MIMETYPE);
   if (panel.isDisposed || !placeholder || !bound || bound === placeholder) {
+    console.debug(`jupyter-crdt-sync: no widget manager for ${panel.context.path}`);
     return null;
   }
   // ipywidgets' exported `registerWidgetManager` hands the kernel's existing manager to
