@@ -96,9 +96,13 @@ export async function startLab({ files, extraArgs = [], disabled = [], keep = fa
     await stop();
     throw e;
   }
-  /** A new page with its console kept in `page.logs`, opened on `nbPath`. */
-  const openNotebook = async nbPath => {
+  /**
+   * A new page with its console kept in `page.logs`, opened on `nbPath`; `prepare(page)`
+   * runs before it loads (to route its websockets, say).
+   */
+  const openNotebook = async (nbPath, prepare) => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    if (prepare) await prepare(page);
     page.logs = [];
     page.on('console', m => page.logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', e => page.logs.push(`pageerror: ${e}`));
