@@ -9,6 +9,8 @@ import { INotebookWidgetFactory } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 
 import { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
+import { cursorsPlugin } from './cursors';
+import { widgetsPlugin } from './widgets';
 
 export { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
 export * from './backoff';
@@ -50,4 +52,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, widgetsPlugin, cursorsPlugin];
