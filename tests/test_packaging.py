@@ -70,7 +70,17 @@ def test_jupyterlab_finds_the_installed_extension(wheel: Path, tmp_path: Path) -
     prefix = tmp_path / "prefix"
     env = without_node(dict(os.environ))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--prefix", prefix, wheel],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--ignore-installed",
+            "--prefix",
+            prefix,
+            wheel,
+        ],
         env=env,
         check=True,
         capture_output=True,
