@@ -50,11 +50,13 @@ export class Window {
    * @param {import('playwright-core').Browser} browser
    * @param {Lab} lab
    * @param {string} notebookPath
-   * @param {{name: string, workspace: string}} names the window's name (in screenshots
-   *   and messages) and its JupyterLab workspace (unique in the server)
+   * @param {{name: string, workspace: string, initScript?: Function}} options the window's
+   *   name (in screenshots and messages), its JupyterLab workspace (unique in the
+   *   server), and a function to run in the page before JupyterLab's scripts
    */
-  static async open(browser, lab, notebookPath, { name, workspace }) {
+  static async open(browser, lab, notebookPath, { name, workspace, initScript }) {
     const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    if (initScript) await context.addInitScript(initScript);
     const window = new Window(context, await context.newPage(), lab, notebookPath, { name, workspace });
     await window.load();
     return window;
