@@ -4,8 +4,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { Lab } from './lab.mjs';
-
-export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+import { CHROMIUM } from './paths.mjs';
 
 export async function launchBrowser() {
   if (!fs.existsSync(CHROMIUM)) {

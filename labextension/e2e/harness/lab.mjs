@@ -5,22 +5,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { notebookSource } from './notebook.mjs';
+import { BUILT_EXTENSION, REPO, USE_INSTALLED } from './paths.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const REPO = path.resolve(HERE, '..', '..', '..');
-export const BUILT_EXTENSION = path.join(REPO, 'jupyter_crdt_sync', 'labextension');
 const PLUGIN_ID = 'jupyter-crdt-sync:plugin';
-
-/**
- * CRDTSYNC_E2E_INSTALLED=1 tests what `pip install` put in the environment (front-end
- * and Python package). By default the tests use this checkout: its built front-end
- * (through a private JUPYTER_PATH, which takes precedence over an installed copy) and
- * its Python package (first on PYTHONPATH).
- */
-export const USE_INSTALLED = process.env.CRDTSYNC_E2E_INSTALLED === '1';
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -262,16 +251,15 @@ function signalGroup(pid, signal) {
 }
 
 /**
- * The server's configuration: jupyter-crdt-sync enabled with the given settings, and
+ * The server's configuration: jupyter-crdt-sync's settings (and the extension enabled,
+ * unless testing the installed package), and
  * JupyterLab's network features off (news, update checks: this machine has no internet,
  * and their notices would cover the page in screenshots).
  */
 function writeConfig(configDir, settings) {
   fs.mkdirSync(configDir, { recursive: true });
-  const config = {
-    ServerApp: { jpserver_extensions: { jupyter_crdt_sync: true } },
-    CRDTSync: settings
-  };
+  const config = { CRDTSync: settings };
+  if (!USE_INSTALLED) config.ServerApp = { jpserver_extensions: { jupyter_crdt_sync: true } };
   fs.writeFileSync(path.join(configDir, 'jupyter_server_config.json'), JSON.stringify(config, null, 1));
   const userSettings = path.join(configDir, 'lab', 'user-settings', '@jupyterlab', 'apputils-extension');
   fs.mkdirSync(userSettings, { recursive: true });

@@ -4,13 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { Window, launchBrowser } from './browser.mjs';
 import { Lab } from './lab.mjs';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const ARTIFACTS = path.resolve(HERE, '..', 'artifacts');
+import { ARTIFACTS } from './paths.mjs';
 
 /**
  * Features other branches are building; their tests are written and skipped until the
