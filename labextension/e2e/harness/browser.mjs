@@ -159,6 +159,68 @@ export class Window {
     }
   }
 
+  /** Waits until the window's notebook is connected to its kernel, and it is started. */
+  async waitForKernel({ timeout = 60_000 } = {}) {
+    await this.page.waitForFunction(
+      path => {
+        const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+        const kernel = panel?.sessionContext.session?.kernel;
+        return kernel?.connectionStatus === 'connected' && ['idle', 'busy'].includes(kernel.status);
+      },
+      this.path,
+      { timeout, polling: 100 }
+    );
+  }
+
+  /**
+   * Runs cell `index` with Shift+Enter, as a user does, once the window has its kernel
+   * (before that, JupyterLab moves to the next cell without running anything).
+   */
+  async runCell(index) {
+    await this.waitForKernel();
+    await this.focusCell(index, 'end');
+    await this.page.keyboard.press('Shift+Enter');
+  }
+
+  /** The execution prompt of cell `index`: `[ ]:`, `[*]:`, `[3]:`... */
+  async prompt(index) {
+    return (await this.cell(index).locator('.jp-InputArea-prompt').innerText()).replace(/\s/g, '');
+  }
+
+  async waitForPrompt(index, expected, { timeout = 30_000 } = {}) {
+    const matches = typeof expected === 'function' ? expected : text => text === expected;
+    const deadline = Date.now() + timeout;
+    let text;
+    for (;;) {
+      text = await this.prompt(index).catch(() => undefined);
+      if (text !== undefined && matches(text)) return text;
+      if (Date.now() > deadline) {
+        throw new Error(`window ${this.name}: cell ${index}'s prompt is ${JSON.stringify(text)}, expected ${describe(expected)}`);
+      }
+      await this.page.waitForTimeout(50);
+    }
+  }
+
+  /** The value an ipywidgets slider in cell `index`'s output shows, once it is rendered. */
+  async waitForSlider(index, { timeout = 10_000 } = {}) {
+    const slider = this.cell(index).locator('.jupyter-widgets.widget-slider');
+    await slider.waitFor({ state: 'visible', timeout });
+    return (await slider.locator('.widget-readout').innerText()).trim();
+  }
+
+  /**
+   * The connection status the extension shows (`connected`, `syncing`, `offline`...):
+   * the value of the `data-crdtsync-status` attribute of its status bar item.
+   */
+  connectionStatus() {
+    return this.page.locator('[data-crdtsync-status]').first().getAttribute('data-crdtsync-status', { timeout: 5_000 });
+  }
+
+  /** Errors that must never happen: uncaught ones, and those the extension logs. */
+  errors() {
+    return this.logs.filter(line => line.startsWith('pageerror:') || /^(error|warning): jupyter-crdt-sync:/.test(line));
+  }
+
   /** The titles and texts of the dialogs shown now. */
   dialogs() {
     return this.page.$$eval('.jp-Dialog', dialogs => dialogs.map(d => d.innerText.trim()));

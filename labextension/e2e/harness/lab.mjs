@@ -116,10 +116,16 @@ export class Lab {
     for (;;) {
       const code = await Promise.race([exited.then(c => ({ c })), sleep(250)]);
       if (code) throw new Error(`jupyter lab exited (${code.c}) at start:\n${this.log()}`);
+      let response = null;
       try {
-        if ((await this.api('api/crdtsync/status')).ok) break;
+        response = await this.api('api/crdtsync/status');
       } catch {
         // not listening yet
+      }
+      if (response?.ok) break;
+      if (response?.status === 404) {
+        await this.stop();
+        throw new Error(`jupyter lab runs without jupyter-crdt-sync's server extension:\n${this.log()}`);
       }
       if (Date.now() > deadline) {
         await this.stop();

@@ -3,7 +3,7 @@
 // (and on failure) in e2e/artifacts/<suite>/<test>/.
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 
 import { Window, launchBrowser } from './browser.mjs';
 import { Lab } from './lab.mjs';
@@ -24,22 +24,27 @@ export class Suite {
   constructor(name, options = {}) {
     this.name = name;
     this.dir = path.join(ARTIFACTS, name);
+    this._options = options;
+    this._started = null;
     this.lab = null;
     this.browser = null;
-    before(
-      async () => {
-        this.lab = await Lab.start({ ...options, logName: 'server.log' });
-        this.browser = await launchBrowser();
-      },
-      { timeout: 120_000 }
-    );
+    // Started by the first test that runs: a file whose tests are all pending costs nothing.
     after(
       async () => {
+        await this._started?.catch(() => {});
         await this.browser?.close();
         await this.lab?.dispose(this.dir);
       },
       { timeout: 60_000 }
     );
+  }
+
+  start() {
+    this._started ??= (async () => {
+      this.lab = await Lab.start({ ...this._options, logName: 'server.log' });
+      this.browser = await launchBrowser();
+    })();
+    return this._started;
   }
 
   /**
@@ -50,6 +55,7 @@ export class Suite {
    */
   test(name, options, body) {
     test(name, { timeout: options.timeout ?? 120_000, skip: options.skip ?? false }, async () => {
+      await this.start();
       const run = new TestRun(this, name);
       let failed = false;
       try {
@@ -103,15 +109,20 @@ export class TestRun {
   }
 
   async finish(failed) {
+    const errors = this.windows.flatMap(window => window.errors().map(line => `${window.name}: ${line}`));
+    const bad = failed || errors.length > 0;
     for (const window of this.windows) {
-      await window.screenshot(this.dir, failed ? 'failed' : 'end').catch(error => {
+      await window.screenshot(this.dir, bad ? 'failed' : 'end').catch(error => {
         console.error(`screenshot of ${window.name} failed: ${error.message}`);
       });
     }
     for (const window of this.windows) await window.close().catch(() => {});
-    if (failed) {
+    if (bad) {
       fs.mkdirSync(this.dir, { recursive: true });
       fs.writeFileSync(path.join(this.dir, 'server.log'), this.lab.log());
+    }
+    if (!failed && errors.length > 0) {
+      throw new Error(`errors in the windows' consoles:\n${errors.join('\n')}`);
     }
   }
 }
