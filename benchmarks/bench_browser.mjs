@@ -6,6 +6,7 @@
 // Uses the e2e harness (labextension/e2e/harness), so it resolves playwright-core from
 // labextension/node_modules. Tables go to stdout (markdown, as benchmarks/report.py),
 // progress to stderr. See docs/performance-browser.md for how the figures are made.
+import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -87,6 +88,55 @@ async function clockOffset(page) {
   });
 }
 
+/**
+ * CPU ticks (USER_HZ) of the whole machine (busy and total, from /proc/stat), of this
+ * process with all its descendants, and of the server's process tree (server and
+ * kernel): so that the table shows who used the CPU, and whether other work on the
+ * machine disturbed the run. Zeros where there is no /proc.
+ */
+function cpuTicks(serverPid) {
+  try {
+    const [, ...fields] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    const idle = fields[3] + (fields[4] ?? 0);
+    const parents = new Map();
+    const ticks = new Map();
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        parents.set(Number(entry), Number(after[1]));
+        ticks.set(Number(entry), Number(after[11]) + Number(after[12]));
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    const descends = (pid, root) => {
+      for (let p = pid; p > 1; p = parents.get(p) ?? 0) if (p === root) return true;
+      return false;
+    };
+    let ours = 0;
+    let server = 0;
+    for (const [pid, t] of ticks) {
+      if (descends(pid, process.pid)) ours += t;
+      if (descends(pid, serverPid)) server += t;
+    }
+    return { busy: total - idle, total, ours, server };
+  } catch {
+    return { busy: 0, total: 0, ours: 0, server: 0 };
+  }
+}
+
+/** % of one core used by the server, by the browser (and this script), by anything else. */
+function cpuShare(before, after) {
+  const total = after.total - before.total;
+  const percent = ticks => (total > 0 ? (ticks / total) * 100 * os.cpus().length : NaN);
+  const ours = percent(after.ours - before.ours);
+  const server = percent(after.server - before.server);
+  return { server, browser: ours - server, other: Math.max(0, percent(after.busy - before.busy) - ours) };
+}
+
 function percentile(values, p) {
   if (values.length === 0) return NaN;
   const ordered = [...values].sort((x, y) => x - y);
@@ -134,6 +184,7 @@ async function measure(lab, browser, windowCount) {
   const keydownsBefore = await typist.page.evaluate(() => window.__latencyProbe.keydowns.length);
   const sentBefore = await typist.page.evaluate(() => window.__latencyProbe.sent.length);
   progress(`${windowCount} windows: typing ${KEYS} keys, one every ${INTERVAL_MS} ms`);
+  const cpuBefore = cpuTicks(lab.process.pid);
   const start = performance.now();
   for (let i = 0; i < KEYS; i++) {
     await typist.page.keyboard.press(LETTERS[i % 26]);
@@ -144,6 +195,7 @@ async function measure(lab, browser, windowCount) {
   for (const w of observers) {
     await w.waitForCellText(0, text => text.length === finalLength, { timeout: 30_000 }).catch(() => {});
   }
+  const cpu = cpuShare(cpuBefore, cpuTicks(lab.process.pid));
   const shift = offset => t => t - offset;
   const typistData = await typist.page.evaluate(() => window.__latencyProbe);
   const toEpoch = shift(offsets[0]);
@@ -184,7 +236,7 @@ async function measure(lab, browser, windowCount) {
   }
   for (const w of windows) await w.close();
   const skew = Math.max(...offsets) - Math.min(...offsets);
-  return { windowCount, rows, visibility, skew };
+  return { windowCount, rows, visibility, skew, cpu };
 }
 
 async function main() {
@@ -198,8 +250,8 @@ async function main() {
     await lab.dispose();
   }
   const summary = table(
-    ['windows', 'keystrokes', 'lost', 'all p50 ms', 'all p95 ms', 'all p99 ms', 'all max ms', 'first p50 ms', 'each p99 ms', 'next frame p50 ms'],
-    results.map(({ windowCount, rows }) => [
+    ['windows', 'keystrokes', 'lost', 'all p50 ms', 'all p95 ms', 'all p99 ms', 'all max ms', 'first p50 ms', 'each p99 ms', 'next frame p50 ms', 'server CPU %', 'browser CPU %', 'other CPU %'],
+    results.map(({ windowCount, rows, cpu }) => [
       String(windowCount),
       String(KEYS),
       String(rows.lost),
@@ -207,7 +259,10 @@ async function main() {
       ms(Math.max(...rows.all)),
       ms(percentile(rows.first, 50)),
       ms(percentile(rows.each, 99)),
-      ms(percentile(rows.frame, 50))
+      ms(percentile(rows.frame, 50)),
+      cpu.server.toFixed(0),
+      cpu.browser.toFixed(0),
+      cpu.other.toFixed(0)
     ])
   );
   const stages = table(
