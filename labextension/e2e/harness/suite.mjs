@@ -94,10 +94,10 @@ export class TestRun {
     return window;
   }
 
-  /** Opens `count` windows one after the other and waits until all joined the room. */
+  /** Opens `count` windows at once and waits until all joined the room. */
   async openMany(notebookPath, count) {
-    const opened = [];
-    for (let i = 0; i < count; i++) opened.push(await this.open(notebookPath));
+    const names = Array.from({ length: count }, (_, i) => String.fromCharCode(97 + this.windows.length + i));
+    const opened = await Promise.all(names.map(name => this.open(notebookPath, name)));
     await this.lab.waitForRoom(notebookPath, room => room.peers === this.openCount(notebookPath), {
       what: `${count} peers in the room`
     });
