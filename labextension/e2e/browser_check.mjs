@@ -106,21 +106,38 @@ function prepareJupyter() {
   return { jupyterPath, configDir };
 }
 
+let checkGroup = null;
+
+function killCheck() {
+  try {
+    if (checkGroup !== null) process.kill(-checkGroup, 'SIGKILL');
+  } catch {
+    // nothing left
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    killCheck();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    process.exit(128 + os.constants.signals[signal]);
+  });
+}
+
+/** Runs the check in a process group of its own; resolves to its exit status. */
 function run(command, args, env, cwd) {
   return new Promise(resolve => {
     const child = spawn(command, args, { env, cwd, detached: true, stdio: 'inherit' });
+    checkGroup = child.pid;
     const timer = setTimeout(() => {
       console.error(`browser check: no result within ${TIMEOUT_MS / 1000} s, stopping it`);
-      process.kill(-child.pid, 'SIGKILL');
+      killCheck();
     }, TIMEOUT_MS);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      // The check exits with os._exit(): stop whatever it left behind (kernels, browser).
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // nothing left
-      }
+      // The check ends with os._exit(): stop whatever it left behind (browser, kernels).
+      killCheck();
+      checkGroup = null;
       resolve(code ?? 128 + (os.constants.signals[signal] ?? 0));
     });
   });
@@ -145,7 +162,7 @@ try {
   if (!USE_INSTALLED) env.PYTHONPATH = [REPO, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
   // The check says nothing about which extensions it loaded: make sure ours is there.
   const list = spawnSync('jupyter', ['labextension', 'list'], { env, cwd: root, encoding: 'utf8' });
-  const listed = `${list.stdout}${list.stderr}`;
+  const listed = `${list.stdout}${list.stderr}`.replace(/\x1b\[[0-9;]*m/g, ''); // no colours
   const ours = listed.split('\n').find(line => line.includes('jupyter-crdt-sync'));
   if (!ours || !/enabled/.test(ours) || !/OK/.test(ours)) {
     throw new Error(`jupyter-crdt-sync is not an enabled, OK lab extension here:\n${listed}`);

@@ -24,16 +24,13 @@ export function freePort() {
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 
-/** Every server still running, stopped with SIGKILL if this process exits first. */
+/** Every server still running: killed, and its files removed, if this process exits first. */
 const running = new Set();
 process.once('exit', () => {
   for (const lab of running) lab.killNow();
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => {
-    for (const lab of running) lab.killNow();
-    process.exit(128 + os.constants.signals[signal]);
-  });
+  process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
 }
 
 export class Lab {
@@ -41,11 +38,15 @@ export class Lab {
    * @param {object} options
    * @param {Record<string, unknown>} [options.crdtsync] CRDTSync settings over the
    *   test defaults (fast write-back, quick eviction).
-   * @param {string} [options.logName] file name of the server log, for artefacts.
    */
   static async start(options = {}) {
     const lab = new Lab(options);
-    await lab._start();
+    try {
+      await lab._start();
+    } catch (error) {
+      await lab.dispose();
+      throw error;
+    }
     return lab;
   }
 
@@ -53,7 +54,7 @@ export class Lab {
     this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jlab-e2e-'));
     this.root = path.join(this.tmp, 'root');
     this.token = `e2e-${Math.random().toString(36).slice(2)}`;
-    this.logPath = path.join(this.tmp, options.logName ?? 'server.log');
+    this.logPath = path.join(this.tmp, 'server.log');
     this._settings = {
       save_delay: 0.2,
       save_max_delay: 1,
@@ -124,11 +125,9 @@ export class Lab {
       }
       if (response?.ok) break;
       if (response?.status === 404) {
-        await this.stop();
         throw new Error(`jupyter lab runs without jupyter-crdt-sync's server extension:\n${this.log()}`);
       }
       if (Date.now() > deadline) {
-        await this.stop();
         throw new Error(`jupyter lab did not answer within 90 s:\n${this.log()}`);
       }
     }
@@ -233,12 +232,13 @@ export class Lab {
 
   killNow() {
     if (this.process && this.process.exitCode === null) signalGroup(this.process.pid, 'SIGKILL');
+    fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 
-  /** Copies the server log to `dir`, then removes the temporary directory. */
+  /** Stops the server, copies its log to `artifactsDir`, removes the temporary directory. */
   async dispose(artifactsDir) {
     await this.stop();
-    if (artifactsDir) {
+    if (artifactsDir && fs.existsSync(this.logPath)) {
       fs.mkdirSync(artifactsDir, { recursive: true });
       fs.copyFileSync(this.logPath, path.join(artifactsDir, path.basename(this.logPath)));
     }

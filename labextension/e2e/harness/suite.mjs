@@ -41,7 +41,7 @@ export class Suite {
 
   start() {
     this._started ??= (async () => {
-      this.lab = await Lab.start({ ...this._options, logName: 'server.log' });
+      this.lab = await Lab.start(this._options);
       this.browser = await launchBrowser();
     })();
     return this._started;
