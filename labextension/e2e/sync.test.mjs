@@ -1,8 +1,11 @@
 // Windows on one notebook share its room: typing, concurrent typing, reloads, late
 // windows, saving. Each test has its own notebook.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { sleep } from './harness/lab.mjs';
+import { BUILT_EXTENSION, USE_INSTALLED } from './harness/paths.mjs';
 import { Suite } from './harness/suite.mjs';
 
 const suite = new Suite('sync');
@@ -103,6 +106,11 @@ suite.test('the extension is active, and Ctrl+S saves through the room without a
   const [a, b] = await run.openMany(nb, 2);
   assert.equal(await a.pluginActive(), true, 'jupyter-crdt-sync:plugin is active');
   assert.equal(await b.pluginActive(), true, 'jupyter-crdt-sync:plugin is active');
+  if (!USE_INSTALLED) {
+    // This checkout's build, not a copy installed in the environment.
+    const built = JSON.parse(fs.readFileSync(path.join(BUILT_EXTENSION, 'package.json'), 'utf8'));
+    assert.equal(await a.extensionLoadPath(), built.jupyterlab._build.load);
+  }
   await a.focusCell(0, 'end');
   await a.page.keyboard.press('Backspace');
   await a.page.keyboard.press('Backspace');

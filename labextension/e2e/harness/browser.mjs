@@ -93,6 +93,14 @@ export class Window {
     return this.page.evaluate(id => window.jupyterapp?.isPluginActivated?.(id) ?? false, Lab.pluginId);
   }
 
+  /** How JupyterLab's page config says to load our extension (`static/remoteEntry.<hash>.js`). */
+  extensionLoadPath() {
+    return this.page.evaluate(() => {
+      const config = JSON.parse(document.getElementById('jupyter-config-data').textContent);
+      return config.federated_extensions?.find(e => e.name === 'jupyter-crdt-sync')?.load ?? null;
+    });
+  }
+
   cell(index) {
     return this.page.locator('.jp-NotebookPanel .jp-Notebook .jp-Cell').nth(index);
   }
