@@ -53,12 +53,17 @@ export class Window {
    *   name (in screenshots and messages), its JupyterLab workspace (unique in the
    *   server), and a function to run in the page before JupyterLab's scripts
    */
-  static async open(browser, lab, notebookPath, { name, workspace, initScript }) {
-    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-    if (initScript) await context.addInitScript(initScript);
-    const window = new Window(context, await context.newPage(), lab, notebookPath, { name, workspace });
+  static async open(browser, lab, notebookPath, options) {
+    const window = await Window.create(browser, lab, notebookPath, options);
     await window.load();
     return window;
+  }
+
+  /** A window not yet on the notebook (`load()` goes there). */
+  static async create(browser, lab, notebookPath, { name, workspace, initScript }) {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+    if (initScript) await context.addInitScript(initScript);
+    return new Window(context, await context.newPage(), lab, notebookPath, { name, workspace });
   }
 
   constructor(context, page, lab, notebookPath, { name, workspace }) {

@@ -86,11 +86,12 @@ export class TestRun {
 
   /** Opens a window on the notebook; windows are named a, b, c... unless named here. */
   async open(notebookPath, name = String.fromCharCode(97 + this.windows.length)) {
-    const window = await Window.open(this.suite.browser, this.lab, notebookPath, {
+    const window = await Window.create(this.suite.browser, this.lab, notebookPath, {
       name,
       workspace: `${this.slug}-${name}`
     });
-    this.windows.push(window);
+    this.windows.push(window); // before it loads: a window that fails to load is kept too
+    await window.load();
     return window;
   }
 
