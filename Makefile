@@ -9,7 +9,7 @@ demo:  ## install the project with JupyterLab, then start it on the demo noteboo
 	$(PYTHON) -m pip install -e ".[lab]"
 	jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=demo demo/welcome.ipynb
 
-test:  ## install the test dependencies, then run the linters and the whole suite
+test:  ## install the test dependencies, then the linters, unit, server and browser tests
 	npm ci --prefix labextension --no-audit --no-fund
 	$(PYTHON) -m pip install -e ".[test]"
 	npm ci --prefix tests/js --no-audit --no-fund
@@ -18,6 +18,8 @@ test:  ## install the test dependencies, then run the linters and the whole suit
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest
+	CRDTSYNC_E2E_INSTALLED=1 npm run test:e2e --prefix labextension
+	CRDTSYNC_E2E_INSTALLED=1 npm run browser-check --prefix labextension
 
 lint:
 	$(PYTHON) -m ruff check .
