@@ -5,7 +5,7 @@
 //
 // Uses the e2e harness (labextension/e2e/harness), so it resolves playwright-core from
 // labextension/node_modules. Tables go to stdout (markdown, as benchmarks/report.py),
-// progress to stderr. See docs/performance-browser.md for how the figures are made.
+// progress to stderr. See docs/performance.md ("JupyterLab windows") for how the figures are made.
 import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
