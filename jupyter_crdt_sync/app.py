@@ -14,6 +14,7 @@ from .atomic_save import install_replace_writing
 from .execution import OutputLimits
 from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
+from .sessions import install_one_session_per_path
 from .store import Store
 from .websocket import RoomWebSocketHandler
 
@@ -153,6 +154,8 @@ class CRDTSync(ExtensionApp):
         self.serverapp.event_logger.add_listener(
             schema_id=CONTENTS_EVENTS, listener=self._on_contents_event
         )
+        # The kernel actor and JupyterLab's windows must find the same kernel for a notebook.
+        install_one_session_per_path(self.serverapp.session_manager, self.log)
         self.kernel_actors = KernelActors(
             self.room_manager,
             self.serverapp.session_manager,
