@@ -1,17 +1,19 @@
-"""REST endpoints of the extension: the status of the rooms, and execution of cells."""
+"""REST endpoints of the extension: the status of the rooms, saving, and execution of cells."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from jupyter_client.jsonutil import json_default
+from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ._version import __version__
 from .kernel_actor import KernelActors
-from .rooms import RoomManager
+from .rooms import RoomManager, WriteBackError
 
 
 class StatusHandler(APIHandler):
@@ -26,6 +28,30 @@ class StatusHandler(APIHandler):
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"version": __version__, "rooms": self.room_manager.status()}))
+
+
+class SaveHandler(APIHandler):
+    """Write a notebook's room back to its file now; answer the file's model (no content)."""
+
+    auth_resource = "contents"
+
+    @property
+    def room_manager(self) -> RoomManager:
+        return self.settings["crdtsync_room_manager"]
+
+    @web.authenticated
+    @authorized
+    async def post(self, raw_path: str) -> None:
+        path = await self.room_manager.resolve(raw_path)
+        try:
+            await self.room_manager.write_now(path)
+        except WriteBackError as exc:
+            raise web.HTTPError(500, f"The notebook was not saved: {exc}") from exc
+        model = await ensure_async(
+            self.contents_manager.get(path, content=False, require_hash=True)
+        )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model, default=json_default))
 
 
 class ExecuteHandler(APIHandler):

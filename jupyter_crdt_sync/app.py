@@ -9,7 +9,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, Unicode
 
-from .api import ExecuteHandler, StatusHandler
+from .api import ExecuteHandler, SaveHandler, StatusHandler
 from .atomic_save import install_replace_writing
 from .execution import OutputLimits
 from .kernel_actor import ActorSettings, KernelActors
@@ -186,6 +186,7 @@ class CRDTSync(ExtensionApp):
                 (r"/api/crdtsync/room/(.+)", RoomWebSocketHandler),
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
+                (r"/api/crdtsync/save/(.+)", SaveHandler),
             ]
         )
 

@@ -40,6 +40,10 @@ from .widgets import add_saved_state
 KernelStatus = Callable[[str], "dict[str, Any] | None"]
 
 
+class WriteBackError(Exception):
+    """A room's document could not be written to its file."""
+
+
 @dataclass(frozen=True)
 class RoomSettings:
     save_delay: float
@@ -236,6 +240,15 @@ class RoomManager:
             len(report.deleted),
         )
         return room, True
+
+    async def write_now(self, path: str) -> None:
+        """Write the open room of `path` back to its file now (nothing to do without one);
+        WriteBackError with the reason if the write failed."""
+        entry = self._open.get(path)
+        if entry is None or entry.room.closing:
+            return
+        if not await entry.writer.save():
+            raise WriteBackError(entry.writer.last_error or f"could not write {path!r}")
 
     # -- files deleted or renamed ----------------------------------------------------------
 
