@@ -1,0 +1,143 @@
+/**
+ * What the user is told when a notebook's room ends for good (the notebook was deleted,
+ * or this window's copy is stale), and when jupyter-collaboration is installed too.
+ */
+
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { PathExt } from '@jupyterlab/coreutils';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+
+import { IStatusChange, RoomProvider } from './provider';
+import { IRoomBinding, IRoomBindings } from './tokens';
+
+/** Marks the tab of a notebook that no longer follows its room. */
+const ENDED_CLASS = 'jp-crdtsync-mod-ended';
+
+/** React to the terminal statuses of every binding, now and to come. */
+export function announceRoomEnds(rooms: IRoomBindings, tracker: INotebookTracker): void {
+  const watch = (binding: IRoomBinding) => {
+    const onStatus = (_: RoomProvider, change: IStatusChange) => {
+      if (change.status === 'deleted') {
+        binding.provider.statusChanged.disconnect(onStatus);
+        onDeleted(binding, tracker);
+      } else if (change.status === 'stale') {
+        binding.provider.statusChanged.disconnect(onStatus);
+        void onStale(binding, tracker);
+      } else if (change.status === 'disposed') {
+        binding.provider.statusChanged.disconnect(onStatus);
+      }
+    };
+    binding.provider.statusChanged.connect(onStatus);
+  };
+  rooms.bindings().forEach(watch);
+  rooms.changed.connect((_, change) => {
+    if (change.type === 'added') {
+      watch(change.binding);
+    }
+  });
+}
+
+function panelsOf(binding: IRoomBinding, tracker: INotebookTracker): NotebookPanel[] {
+  return tracker.filter(panel => panel.context.model.sharedModel === binding.sharedModel);
+}
+
+/** Edits made here would go nowhere: stop them, and say so on the tab. */
+function markEnded(panels: NotebookPanel[]): void {
+  for (const panel of panels) {
+    panel.context.model.readOnly = true;
+    panel.content.widgets.forEach(cell => (cell.readOnly = true));
+    panel.title.className = `${panel.title.className} ${ENDED_CLASS}`.trim();
+  }
+}
+
+function onDeleted(binding: IRoomBinding, tracker: INotebookTracker): void {
+  const panels = panelsOf(binding, tracker);
+  markEnded(panels);
+  const name = PathExt.basename(binding.path);
+  Notification.warning(
+    `${name} was deleted on the server. This window no longer follows it; ` +
+      'copy what you need from it, then close it.',
+    {
+      autoClose: false,
+      actions: [
+        {
+          label: 'Close it',
+          caption: `Close ${name} (it cannot be saved any more)`,
+          callback: () => {
+            for (const panel of panelsOf(binding, tracker)) {
+              panel.context.model.dirty = false;
+              panel.close();
+            }
+          }
+        }
+      ]
+    }
+  );
+}
+
+let reloadDialogOpen = false;
+
+async function onStale(binding: IRoomBinding, tracker: INotebookTracker): Promise<void> {
+  markEnded(panelsOf(binding, tracker));
+  if (reloadDialogOpen) {
+    return; // one dialog for every notebook that became stale at once
+  }
+  reloadDialogOpen = true;
+  try {
+    const name = PathExt.basename(binding.path);
+    const result = await showDialog({
+      title: 'Reload to keep working on this notebook',
+      body:
+        `This window's copy of ${name} comes from an earlier history of the notebook ` +
+        'that the server no longer has, so the two cannot be merged. Reload the page ' +
+        'to get the current notebook. Changes made in this window since it lost the ' +
+        'connection are not kept.',
+      buttons: [
+        Dialog.cancelButton({ label: 'Not now' }),
+        Dialog.okButton({ label: 'Reload' })
+      ]
+    });
+    if (result.button.accept) {
+      window.location.reload();
+    }
+  } finally {
+    reloadDialogOpen = false;
+  }
+}
+
+/** jupyter-collaboration's plugin that binds notebooks to its own rooms. */
+export const JUPYTER_COLLABORATION_PLUGIN = '@jupyter/docprovider-extension:ynotebook';
+
+export interface ICoexistence {
+  /** jupyter-collaboration's front-end plugin is registered. */
+  frontEnd: boolean;
+  /** Its server extension is enabled (it sets the page option `disableRTC`). */
+  serverExtension: boolean;
+  /** Our content provider is the one the notebook factory uses. */
+  oursBindsNotebooks: boolean;
+}
+
+/** The notice text when jupyter-collaboration is present; null when it is not. */
+export function coexistenceMessage(state: ICoexistence): string | null {
+  if (!state.frontEnd && !state.serverExtension) {
+    return null;
+  }
+  const who = state.oursBindsNotebooks
+    ? 'Notebooks open with jupyter-crdt-sync; jupyter-collaboration is not used for them.'
+    : 'Notebooks open with jupyter-collaboration; jupyter-crdt-sync is not used for them.';
+  return (
+    `jupyter-collaboration is installed as well as jupyter-crdt-sync. ${who} ` +
+    'Windows bound to different ones do not see each other. To keep one: ' +
+    '`pip uninstall jupyter-collaboration`, or disable one of them with ' +
+    '`jupyter labextension disable` and `jupyter server extension disable`.'
+  );
+}
+
+/** Show the coexistence notice once, if jupyter-collaboration is present. */
+export function warnIfJupyterCollaboration(state: ICoexistence): void {
+  const message = coexistenceMessage(state);
+  if (message !== null) {
+    console.warn(`jupyter-crdt-sync: ${message}`);
+    Notification.warning(message, { autoClose: false });
+  }
+}
