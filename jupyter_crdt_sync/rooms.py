@@ -19,6 +19,7 @@ from functools import partial
 from logging import Logger
 from typing import Any
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 
 from .execution import reset_execution_states
@@ -38,6 +39,10 @@ from .store import RoomJournal, Store, fingerprint
 from .widgets import add_saved_state
 
 KernelStatus = Callable[[str], "dict[str, Any] | None"]
+
+# A file the watcher finds missing may have just been renamed through the contents API:
+# the event that moves its room follows a moment later. Look again after this long.
+RENAME_GRACE_SECONDS = 1.0
 
 
 class WriteBackError(Exception):
@@ -78,6 +83,8 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Rooms whose file the watcher found missing, being looked at again.
+        self._missing: set[Room] = set()
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
         self._stopped = False
@@ -188,7 +195,7 @@ class RoomManager:
             self._contents_manager,
             interval=self._settings.file_check_interval,
             log=self._log,
-            on_deleted=lambda: self._spawn(self._file_deleted(room)),
+            on_deleted=lambda: self._file_missing(room),
         )
         await watcher.start()
         writer.check_outside_edits = watcher.check
@@ -251,6 +258,24 @@ class RoomManager:
             raise WriteBackError(entry.writer.last_error or f"could not write {path!r}")
 
     # -- files deleted or renamed ----------------------------------------------------------
+
+    def _file_missing(self, room: Room) -> None:
+        """The watcher found no file at the room's path: deleted, or renamed just now."""
+        if room in self._missing:
+            return
+        self._missing.add(room)
+        self._spawn(self._confirm_missing(room))
+
+    async def _confirm_missing(self, room: Room) -> None:
+        try:
+            await asyncio.sleep(RENAME_GRACE_SECONDS)
+            if room.closing or self._open.get(room.path) is None:
+                return
+            if await ensure_async(self._contents_manager.file_exists(room.path)):
+                return  # renamed (the room follows its new path), or back again
+            await self._file_deleted(room)
+        finally:
+            self._missing.discard(room)
 
     async def _file_deleted(self, room: Room) -> None:
         if room.closing or self._open.get(room.path, None) is None:
