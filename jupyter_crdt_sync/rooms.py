@@ -356,7 +356,10 @@ class RoomManager:
         entry = self._open[room.path]
         await entry.watcher.stop()
         try:
-            if code != CLOSE_NOTEBOOK_DELETED:
+            if code == CLOSE_NOTEBOOK_DELETED:
+                # A change waiting for its write must not bring the file back.
+                await entry.writer.stop()
+            else:
                 await entry.writer.close()
         except Exception:
             self._log.exception("[persist] final write of %r failed", room.path)

@@ -226,3 +226,18 @@ async def test_a_rename_is_not_taken_for_a_deletion_by_the_file_check(
     await asyncio.sleep(1.5)
     assert peer.connected, f"closed with {peer.close_code}"
     assert list(room_manager.rooms) == ["a.ipynb"]
+
+
+@pytest.mark.parametrize("crdtsync_config", [{**FAST_TIMINGS, "save_delay": 0.5}])
+async def test_a_change_waiting_for_its_write_does_not_bring_a_deleted_file_back(
+    make_notebook, connect, jp_fetch, jp_root_dir, room_manager, crdtsync_config
+):
+    make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    peer.insert_text("cell-0", 4, "!")
+    while not room_manager.writer("nb.ipynb").dirty:
+        await asyncio.sleep(0.01)
+    await jp_fetch("api", "contents", "nb.ipynb", method="DELETE")
+    await peer.wait_closed(timeout=10)
+    await asyncio.sleep(1.5)  # past the save delay
+    assert not (jp_root_dir / "nb.ipynb").exists()
