@@ -52,6 +52,8 @@ class RoomBinding implements IRoomBinding {
    * JupyterLab's "File Changed" check (hash, else last_modified) fire for every one.
    */
   reportedLastModified: string | undefined = undefined;
+  /** The file's model (no content) as the server last gave it. */
+  lastModel: Contents.IModel | undefined = undefined;
 
   private _onStatus(_: RoomProvider, change: IStatusChange): void {
     this.retryAt =
@@ -115,14 +117,19 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     }
     // The content comes from the room; the REST call only gives the metadata.
     const [model] = await Promise.all([
-      this._drive.get(localPath, {
-        ...options,
-        content: false,
-        hash: false,
-        contentProviderId: undefined
-      }),
+      this._drive
+        .get(localPath, { ...options, content: false, hash: false, contentProviderId: undefined })
+        .catch(error => {
+          // Server out of reach: JupyterLab asks before each save (to detect changes on
+          // disk, which the room handles); let the save go on and say itself why it fails.
+          if (error instanceof ServerConnection.NetworkError && binding.lastModel) {
+            return { ...binding.lastModel, path: binding.path };
+          }
+          throw error;
+        }),
       binding.provider.ready
     ]);
+    binding.lastModel = model;
     binding.reportedLastModified ??= model.last_modified;
     return this._reported(model, binding);
   }
@@ -141,6 +148,7 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
       serverSettings: this._serverSettings,
       timeoutMs: this._saveTimeoutMs
     });
+    binding.lastModel = model;
     binding.reportedLastModified = model.last_modified;
     return this._reported(model, binding);
   }
@@ -199,6 +207,13 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     return sharedModel;
   }
 
+  follow(sharedModel: unknown, newPath: string): void {
+    const binding = this.bindingOf(sharedModel) as RoomBinding | undefined;
+    if (binding && binding.path !== newPath) {
+      this._move(binding, newPath);
+    }
+  }
+
   /**
    * A rename through this window's contents manager (the server moves the room and its
    * peers): follow it, so that saves, executions and reconnects use the new path.
@@ -210,23 +225,25 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
       return;
     }
     for (const binding of [...this._bindings.values()]) {
-      let target: string;
       if (binding.path === oldPath) {
-        target = newPath;
+        this._move(binding, newPath);
       } else if (binding.path.startsWith(oldPath + '/')) {
-        target = newPath + binding.path.slice(oldPath.length);
-      } else {
-        continue;
+        this._move(binding, newPath + binding.path.slice(oldPath.length));
       }
-      this._bindings.delete(binding.path);
-      const previous = binding.path;
-      binding.path = target;
-      binding.provider.moveTo(
-        roomUrl(this._serverSettings.wsUrl, target, this._serverSettings.token)
-      );
-      this._bindings.set(target, binding);
-      this._changed.emit({ type: 'moved', binding, oldPath: previous });
     }
+  }
+
+  private _move(binding: RoomBinding, target: string): void {
+    const previous = binding.path;
+    if (this._bindings.get(previous) === binding) {
+      this._bindings.delete(previous);
+    }
+    binding.path = target;
+    binding.provider.moveTo(
+      roomUrl(this._serverSettings.wsUrl, target, this._serverSettings.token)
+    );
+    this._bindings.set(target, binding);
+    this._changed.emit({ type: 'moved', binding, oldPath: previous });
   }
 
   private _drive: Contents.IDrive;

@@ -17,11 +17,8 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
 import { RoomCellExecutor } from './executor';
-import {
-  announceRoomEnds,
-  JUPYTER_COLLABORATION_PLUGIN,
-  warnIfJupyterCollaboration
-} from './notices';
+import { JUPYTER_COLLABORATION_PLUGIN } from './coexistence';
+import { announceRoomEnds, warnIfJupyterCollaboration } from './notices';
 import { showQueuedCells } from './queuedprompt';
 import { ConnectionStatusItem } from './statusitem';
 import { IRoomBindings } from './tokens';
@@ -85,7 +82,10 @@ const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
     new RoomCellExecutor(rooms, app.serviceManager.serverSettings)
 };
 
-/** The connection status item, `[*]` on queued cells, and the end-of-room notices. */
+/**
+ * The connection status item, `[*]` on queued cells, renames seen by the document
+ * context, and the end-of-room notices.
+ */
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt-sync:status',
   description: "Shows the state of the current notebook's room connection.",
@@ -99,8 +99,14 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     statusBar: IStatusBar | null
   ) => {
     tracker.widgetAdded.connect((__, panel) => {
-      if (rooms.bindingOf(panel.context.model.sharedModel)) {
+      const { context } = panel;
+      if (rooms.bindingOf(context.model.sharedModel)) {
         showQueuedCells(panel);
+        // Renamed elsewhere: the room moved with its peers; reconnects, saves and runs
+        // must use the new path.
+        context.pathChanged.connect((___, newPath) =>
+          rooms.follow(context.model.sharedModel, newPath)
+        );
       }
     });
     announceRoomEnds(rooms, tracker);

@@ -35,6 +35,11 @@ export interface IRoomBindings {
   bindings(): IRoomBinding[];
   /** Bindings added, removed, or moved by a rename. */
   readonly changed: ISignal<IRoomBindings, IBindingsChange>;
+  /**
+   * The notebook of this shared model now lives at `newPath` (renamed, perhaps by
+   * another window: JupyterLab learns it from the kernel session's path).
+   */
+  follow(sharedModel: unknown, newPath: string): void;
   /** Connect every offline binding at once (the network is back). */
   reconnectOffline(): void;
 }
