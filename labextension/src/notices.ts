@@ -7,7 +7,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
-import { coexistenceMessage, ICoexistence } from './coexistence';
+import { coexistenceNotice, ICoexistence } from './coexistence';
 import { IStatusChange, RoomProvider } from './provider';
 import { IRoomBinding, IRoomBindings } from './tokens';
 
@@ -56,8 +56,7 @@ function onDeleted(binding: IRoomBinding, tracker: INotebookTracker): void {
   markEnded(panels);
   const name = PathExt.basename(binding.path);
   Notification.warning(
-    `${name} was deleted on the server. This window no longer follows it; ` +
-      'copy what you need from it, then close it.',
+    `${name} was deleted on the server; this window no longer follows it.`,
     {
       autoClose: false,
       actions: [
@@ -108,9 +107,23 @@ async function onStale(binding: IRoomBinding, tracker: INotebookTracker): Promis
 
 /** Show the coexistence notice once, if jupyter-collaboration is present. */
 export function warnIfJupyterCollaboration(state: ICoexistence): void {
-  const message = coexistenceMessage(state);
-  if (message !== null) {
-    console.warn(`jupyter-crdt-sync: ${message}`);
-    Notification.warning(message, { autoClose: false });
+  const notice = coexistenceNotice(state);
+  if (notice === null) {
+    return;
   }
+  console.warn(`jupyter-crdt-sync: ${notice.summary} ${notice.details}`);
+  Notification.warning(notice.summary, {
+    autoClose: false,
+    actions: [
+      {
+        label: 'How to keep one',
+        callback: () =>
+          void showDialog({
+            title: 'jupyter-collaboration is installed too',
+            body: notice.details,
+            buttons: [Dialog.okButton()]
+          })
+      }
+    ]
+  });
 }

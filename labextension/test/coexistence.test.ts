@@ -4,25 +4,32 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { coexistenceMessage } from '../src/coexistence';
+import { coexistenceNotice } from '../src/coexistence';
 
 test('no notice without jupyter-collaboration', () => {
   assert.equal(
-    coexistenceMessage({ frontEnd: false, serverExtension: false, oursBindsNotebooks: true }),
+    coexistenceNotice({ frontEnd: false, serverExtension: false, oursBindsNotebooks: true }),
     null
   );
 });
 
-test('the notice says which one binds notebooks and how to keep one', () => {
-  const ours = coexistenceMessage({ frontEnd: true, serverExtension: true, oursBindsNotebooks: true })!;
-  assert.match(ours, /Notebooks open with jupyter-crdt-sync; jupyter-collaboration is not used/);
-  assert.match(ours, /`pip uninstall jupyter-collaboration`/);
-  assert.match(ours, /`jupyter labextension disable` and `jupyter server extension disable`/);
-  const theirs = coexistenceMessage({ frontEnd: true, serverExtension: false, oursBindsNotebooks: false })!;
-  assert.match(theirs, /Notebooks open with jupyter-collaboration; jupyter-crdt-sync is not used/);
+test('the notice says which one binds notebooks, and the details how to keep one', () => {
+  const ours = coexistenceNotice({ frontEnd: true, serverExtension: true, oursBindsNotebooks: true })!;
+  assert.equal(
+    ours.summary,
+    'jupyter-collaboration is installed too. Notebooks open with jupyter-crdt-sync, not jupyter-collaboration.'
+  );
+  // JupyterLab cuts notifications at 140 characters.
+  assert.ok(ours.summary.length <= 140);
+  assert.match(ours.details, /`pip uninstall jupyter-collaboration`/);
+  assert.match(ours.details, /`jupyter labextension disable` and `jupyter server extension disable`/);
+  assert.match(ours.details, /`jupyter_server_ydoc`/);
+  const theirs = coexistenceNotice({ frontEnd: true, serverExtension: false, oursBindsNotebooks: false })!;
+  assert.match(theirs.summary, /Notebooks open with jupyter-collaboration, not jupyter-crdt-sync/);
+  assert.ok(theirs.summary.length <= 140);
   // Its server extension alone (front-end disabled) is worth a word too.
   assert.notEqual(
-    coexistenceMessage({ frontEnd: false, serverExtension: true, oursBindsNotebooks: true }),
+    coexistenceNotice({ frontEnd: false, serverExtension: true, oursBindsNotebooks: true }),
     null
   );
 });
