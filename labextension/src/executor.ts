@@ -6,8 +6,12 @@
  */
 
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import { CodeCell } from '@jupyterlab/cells';
-import { INotebookCellExecutor, KernelError, runCell as runCellStock } from '@jupyterlab/notebook';
+import { CodeCell, MarkdownCell } from '@jupyterlab/cells';
+import {
+  INotebookCellExecutor,
+  KernelError,
+  runCell as runCellStock
+} from '@jupyterlab/notebook';
 import { KernelMessage, ServerConnection } from '@jupyterlab/services';
 import type * as Y from 'yjs';
 
@@ -36,7 +40,7 @@ export class RoomCellExecutor implements INotebookCellExecutor {
     const { cell } = options;
     switch (cell.model.type) {
       case 'markdown':
-        (cell as any).rendered = true;
+        (cell as MarkdownCell).rendered = true;
         cell.inputHidden = false;
         options.onCellExecuted({ cell, success: true });
         return true;
@@ -154,7 +158,9 @@ async function readiness(
   if (sessionContext.isTerminating) {
     await showDialog({
       title: 'Kernel Terminating',
-      body: `The kernel for ${sessionContext.session?.path} appears to be terminating. You can not run any cell for now.`,
+      body:
+        `The kernel for ${sessionContext.session?.path} appears to be terminating. ` +
+        'You can not run any cell for now.',
       buttons: [Dialog.okButton()]
     });
     return 'refused';
