@@ -17,10 +17,15 @@ from .atomic_save import install_replace_writing
 from .execution import OutputLimits
 from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
+from .sessions import install_one_session_per_path
 from .store import Store
 from .websocket import RoomWebSocketHandler
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
+
+# jupyter-collaboration's server extension (jupyter_server_ydoc since 3.0, named
+# jupyter_collaboration before): it binds notebooks to rooms of its own.
+COLLABORATION_EXTENSIONS = ("jupyter_server_ydoc", "jupyter_collaboration")
 
 
 class CRDTSync(ExtensionApp):
@@ -138,6 +143,7 @@ class CRDTSync(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        self._warn_about_jupyter_collaboration()
         contents_manager = self.serverapp.contents_manager
         if self.replace_on_save and install_replace_writing(contents_manager):
             self.log.info("[persist] notebooks are saved by atomic rename")
@@ -163,6 +169,8 @@ class CRDTSync(ExtensionApp):
         self.serverapp.event_logger.add_listener(
             schema_id=CONTENTS_EVENTS, listener=self._on_contents_event
         )
+        # The kernel actor and JupyterLab's windows must find the same kernel for a notebook.
+        install_one_session_per_path(self.serverapp.session_manager, self.log)
         self.kernel_actors = KernelActors(
             self.room_manager,
             self.serverapp.session_manager,
@@ -192,8 +200,29 @@ class CRDTSync(ExtensionApp):
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/save/(.+)", SaveHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
+                (r"/api/crdtsync/save/(.+)", SaveHandler),
             ]
         )
+
+    def _warn_about_jupyter_collaboration(self) -> None:
+        extensions = self.serverapp.extension_manager.extensions
+        enabled = [
+            name
+            for name in COLLABORATION_EXTENSIONS
+            if name in extensions and extensions[name].enabled
+        ]
+        if enabled:
+            self.log.warning(
+                "jupyter-collaboration's server extension %s is enabled too. JupyterLab "
+                "binds notebooks to the rooms of only one of the two, and says which in a "
+                "notice; windows bound to different ones do not see each other. Keep one: `pip "
+                "uninstall jupyter-collaboration`, or `jupyter server extension disable "
+                "%s` and `jupyter labextension disable @jupyter/docprovider-extension`, or "
+                "`jupyter server extension disable jupyter_crdt_sync` and `jupyter "
+                "labextension disable jupyter-crdt-sync`.",
+                enabled[0],
+                enabled[0],
+            )
 
     async def _on_contents_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         # Renames, deletions and saves made through the contents manager, by anyone.

@@ -229,6 +229,10 @@ class CellExecution:
         self._cell_bytes = 0
         self._cell_full = False
         self._clear_pending = False
+        # Written with the end of the execution, not as the kernel announces it: JupyterLab
+        # marks a cell idle as soon as its execution count is set, and would write that
+        # into the document while the cell still runs.
+        self._execution_count: int | None = None
 
     def __repr__(self) -> str:
         return f"<CellExecution {self.cell_id!r} {self.msg_id!r} {self.status or ''}>"
@@ -278,6 +282,8 @@ class CellExecution:
         if cell is None:
             return
         with self._notebook.ydoc.transaction():
+            if self._execution_count is not None:
+                cell["execution_count"] = self._execution_count
             cell["execution_state"] = IDLE
             metadata = _metadata_of(cell)
             metadata[METADATA_KEY] = {"msg_id": self.msg_id, "status": status}
@@ -327,7 +333,7 @@ class CellExecution:
         if msg_type == "execute_input":
             self._timing["iopub.execute_input"] = _iso(msg["header"].get("date"))
             if content.get("execution_count") is not None:
-                cell["execution_count"] = content["execution_count"]
+                self._execution_count = content["execution_count"]
         elif msg_type == "clear_output":
             if content.get("wait"):
                 self._clear_pending = True
@@ -359,12 +365,12 @@ class CellExecution:
         if started:
             self._timing["shell.execute_reply.started"] = _iso(started)
         self._timing["shell.execute_reply"] = _iso(msg["header"].get("date"))
+        if content.get("execution_count") is not None:
+            self._execution_count = content["execution_count"]
         cell = self._cell()
         if cell is None:
             return
         with self._notebook.ydoc.transaction():
-            if content.get("execution_count") is not None:
-                cell["execution_count"] = content["execution_count"]
             # Help pages (`obj?`) come as payloads; JupyterLab shows them as an output.
             for payload in content.get("payload") or []:
                 if payload.get("source") == "page" and isinstance(payload.get("data"), dict):

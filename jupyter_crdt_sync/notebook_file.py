@@ -256,13 +256,17 @@ class FileWriter:
             self._log.error("[persist] %s", message)
         self.last_error = message
 
-    async def close(self) -> None:
-        """Stop the debounce loop and write any pending change."""
+    async def stop(self) -> None:
+        """Stop the debounce loop without writing: the file is gone and must stay gone."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def close(self) -> None:
+        """Stop the debounce loop and write any pending change."""
+        await self.stop()
         await self.save()
 
 

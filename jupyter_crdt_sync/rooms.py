@@ -41,6 +41,10 @@ from .widgets import add_saved_state
 
 KernelStatus = Callable[[str], "dict[str, Any] | None"]
 
+# A file the watcher finds missing may have just been renamed through the contents API:
+# the event that moves its room follows a moment later. Look again after this long.
+RENAME_GRACE_SECONDS = 1.0
+
 
 class SaveError(Exception):
     """A requested write-back did not happen; the message says why."""
@@ -80,6 +84,8 @@ class RoomManager:
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Rooms whose file the watcher found missing, being looked at again.
+        self._missing: set[Room] = set()
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
         self._stopped = False
@@ -212,7 +218,7 @@ class RoomManager:
             self._contents_manager,
             interval=self._settings.file_check_interval,
             log=self._log,
-            on_deleted=lambda: self._spawn(self._file_deleted(room)),
+            on_deleted=lambda: self._file_missing(room),
         )
         await watcher.start()
         writer.check_outside_edits = watcher.check
@@ -266,6 +272,24 @@ class RoomManager:
         return room, True
 
     # -- files deleted or renamed ----------------------------------------------------------
+
+    def _file_missing(self, room: Room) -> None:
+        """The watcher found no file at the room's path: deleted, or renamed just now."""
+        if room in self._missing:
+            return
+        self._missing.add(room)
+        self._spawn(self._confirm_missing(room))
+
+    async def _confirm_missing(self, room: Room) -> None:
+        try:
+            await asyncio.sleep(RENAME_GRACE_SECONDS)
+            if room.closing or self._open.get(room.path) is None:
+                return
+            if await ensure_async(self._contents_manager.file_exists(room.path)):
+                return  # renamed (the room follows its new path), or back again
+            await self._file_deleted(room)
+        finally:
+            self._missing.discard(room)
 
     async def _file_deleted(self, room: Room) -> None:
         if room.closing or self._open.get(room.path, None) is None:
@@ -366,7 +390,10 @@ class RoomManager:
         entry = self._open[room.path]
         await entry.watcher.stop()
         try:
-            if code != CLOSE_NOTEBOOK_DELETED:
+            if code == CLOSE_NOTEBOOK_DELETED:
+                # A change waiting for its write must not bring the file back.
+                await entry.writer.stop()
+            else:
                 await entry.writer.close()
         except Exception:
             self._log.exception("[persist] final write of %r failed", room.path)

@@ -115,6 +115,43 @@ def test_states_for_peers():
     assert notebook.get_cell(0)["metadata"]["crdtsync"]["status"] == "aborted"
 
 
+def test_the_count_lands_with_idle_in_one_change():
+    # JupyterLab marks a cell idle (in the document) when it sees an execution count: a
+    # count shown while the cell runs would take the [*] away in every window.
+    notebook = make_notebook()
+    cell = notebook.ycells[0]
+    changes: list[set[str]] = []
+    subscription = cell.observe(lambda event: changes.append(set(event.keys)))
+    execution = CellExecution(notebook, "cell-0", "m1", "x", LIMITS, DisplayIndex(notebook))
+    execution.queue()
+    execution.start()
+    execution.handle_iopub(message("status", {"execution_state": "busy"}))
+    execution.handle_iopub(message("execute_input", {"execution_count": 7}))
+    execution.handle_iopub(stream("out\n"))
+    assert (cell["execution_count"], cell["execution_state"]) == (None, "running")
+    execution.handle_reply(message("execute_reply", {"status": "ok", "execution_count": 7}))
+    execution.handle_iopub(message("status", {"execution_state": "idle"}))
+    assert cell["execution_count"] is None
+    changes.clear()
+    execution.finish("ok")
+    cell.unobserve(subscription)
+    assert (cell["execution_count"], cell["execution_state"]) == (7, "idle")
+    assert [keys >= {"execution_count", "execution_state"} for keys in changes] == [True]
+
+
+def test_an_interrupted_cell_keeps_the_count_the_kernel_gave_it():
+    notebook = make_notebook()
+    execution = CellExecution(notebook, "cell-0", "m1", "x", LIMITS, DisplayIndex(notebook))
+    execution.queue()
+    execution.start()
+    execution.handle_iopub(message("execute_input", {"execution_count": 3}))
+    execution.finish("aborted")
+    assert (notebook.ycells[0]["execution_count"], notebook.ycells[0]["execution_state"]) == (
+        3,
+        "idle",
+    )
+
+
 def test_progress_bar_stays_one_line_and_the_document_does_not_grow():
     notebook = make_notebook()
     doc = notebook.ydoc

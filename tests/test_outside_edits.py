@@ -208,3 +208,36 @@ async def test_rename_through_the_contents_api_moves_the_room_and_its_peers(
     late = await connect("new name.ipynb")
     assert late.source("cell-0") == "abcd!"
     assert read_file(jp_root_dir / "new name.ipynb")["cells"][0]["id"] == "cell-0"
+
+
+@pytest.mark.parametrize("crdtsync_config", [{**FAST_TIMINGS, "file_check_interval": 0.001}])
+async def test_a_rename_is_not_taken_for_a_deletion_by_the_file_check(
+    make_notebook, connect, room_manager, jp_fetch, crdtsync_config
+):
+    # The file check runs all the time here: it sees the old path gone before the rename
+    # event has moved the room (a JupyterLab window renaming the notebook got 4404).
+    make_notebook("a.ipynb", ["abcd"])
+    peer = await connect("a.ipynb")
+    names = ["a.ipynb", "b.ipynb"]
+    for number in range(10):
+        body = json.dumps({"path": names[(number + 1) % 2]})
+        await jp_fetch("api", "contents", names[number % 2], method="PATCH", body=body)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(1.5)
+    assert peer.connected, f"closed with {peer.close_code}"
+    assert list(room_manager.rooms) == ["a.ipynb"]
+
+
+@pytest.mark.parametrize("crdtsync_config", [{**FAST_TIMINGS, "save_delay": 0.5}])
+async def test_a_change_waiting_for_its_write_does_not_bring_a_deleted_file_back(
+    make_notebook, connect, jp_fetch, jp_root_dir, room_manager, crdtsync_config
+):
+    make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    peer.insert_text("cell-0", 4, "!")
+    while not room_manager.writer("nb.ipynb").dirty:
+        await asyncio.sleep(0.01)
+    await jp_fetch("api", "contents", "nb.ipynb", method="DELETE")
+    await peer.wait_closed(timeout=10)
+    await asyncio.sleep(1.5)  # past the save delay
+    assert not (jp_root_dir / "nb.ipynb").exists()

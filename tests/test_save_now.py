@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import json
 from typing import Any
@@ -155,3 +156,25 @@ async def test_only_writers_may_save(make_notebook, connect, jp_fetch):
     assert await expect_error(jp_fetch, "nb.ipynb", headers=reader) == 403
     assert await expect_error(jp_fetch, "nb.ipynb", headers={"Authorization": ""}) in (401, 403)
     assert file_sources(path) == ["abcd"]
+
+
+async def test_a_full_disk_is_reported_and_the_next_save_writes(
+    make_notebook, connect, jp_fetch, jp_serverapp, monkeypatch
+):
+    path = make_notebook("nb.ipynb", ["abcd"])
+    peer = await connect("nb.ipynb")
+    peer.insert_text("cell-0", 0, "x")
+    state = {"state_vector": encoded_state(peer.doc)}
+
+    def disk_full(model: Any, path: str) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jp_serverapp.contents_manager, "save", disk_full)
+    with pytest.raises(HTTPClientError) as refused:
+        await save(jp_fetch, "nb.ipynb", state)
+    assert refused.value.code == 500
+    assert "No space left on device" in json.loads(refused.value.response.body)["message"]
+    assert file_sources(path) == ["abcd"]
+    monkeypatch.undo()
+    await save(jp_fetch, "nb.ipynb", state)
+    assert file_sources(path) == ["xabcd"]

@@ -4,10 +4,12 @@
  * Registered on the default drive's `contentProviderRegistry` under
  * `CONTENT_PROVIDER_ID`; the notebook widget factory names it in its
  * `contentProviderId`. See docs/labextension-notes.md.
+ *
+ * The room is the notebook's only writer: the file's content never comes from here,
+ * and JupyterLab's save asks the room to write the file now.
  */
 
 import { YNotebook } from '@jupyter/ydoc';
-import { URLExt } from '@jupyterlab/coreutils';
 import {
   Contents,
   IContentProvider,
@@ -16,7 +18,9 @@ import {
 } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { RoomProvider, roomUrl } from './provider';
+import { IStatusChange, RoomProvider, roomUrl } from './provider';
+import { saveThroughRoom } from './roomsave';
+import { IBindingsChange, IRoomBinding, IRoomBindings } from './tokens';
 
 export const CONTENT_PROVIDER_ID = 'crdtsync';
 
@@ -27,12 +31,39 @@ export namespace CrdtContentProvider {
     serverSettings: ServerConnection.ISettings;
     /** The identity shown to collaborators (name, colour). */
     user?: User.IManager;
-    /** How long `save` waits for the room to write back, in ms. */
+    /** How long `save` waits for the room to confirm this window's changes, in ms. */
     saveTimeoutMs?: number;
   }
 }
 
-export class CrdtContentProvider implements IContentProvider {
+class RoomBinding implements IRoomBinding {
+  constructor(
+    public path: string,
+    readonly provider: RoomProvider,
+    readonly sharedModel: YNotebook
+  ) {
+    provider.statusChanged.connect(this._onStatus, this);
+  }
+
+  retryAt: number | undefined = undefined;
+  /**
+   * `last_modified` as last reported to JupyterLab: at opening, then after each save.
+   * The room also writes the file on its own; reporting those writes would make
+   * JupyterLab's "File Changed" check (hash, else last_modified) fire for every one.
+   */
+  reportedLastModified: string | undefined = undefined;
+  /** The file's model (no content) as the server last gave it. */
+  lastModel: Contents.IModel | undefined = undefined;
+
+  private _onStatus(_: RoomProvider, change: IStatusChange): void {
+    this.retryAt =
+      change.status === 'offline' && change.retryInMs !== undefined
+        ? Date.now() + change.retryInMs
+        : undefined;
+  }
+}
+
+export class CrdtContentProvider implements IContentProvider, IRoomBindings {
   constructor(options: CrdtContentProvider.IOptions) {
     this._drive = options.drive;
     this._serverSettings = options.serverSettings;
@@ -42,87 +73,118 @@ export class CrdtContentProvider implements IContentProvider {
       collaborative: true,
       createNew: (opts: Contents.ISharedFactoryOptions) => this._createNew(opts)
     };
+    this._drive.fileChanged.connect(this._onDriveFileChanged, this);
   }
 
   readonly sharedModelFactory: Contents.ISharedFactory;
 
-  /** Emitted when a room provider is added or removed (for the status item). */
-  get providersChanged(): ISignal<this, void> {
-    return this._providersChanged;
+  get changed(): ISignal<this, IBindingsChange> {
+    return this._changed;
   }
 
-  get fileChanged(): ISignal<this, Contents.IChangedArgs> {
-    return this._fileChanged;
+  bindingFor(path: string): IRoomBinding | undefined {
+    return this._bindings.get(path);
   }
 
-  /** The room provider of a notebook path, if the notebook is bound to a room. */
-  providerFor(path: string): RoomProvider | undefined {
-    return this._providers.get(path)?.provider;
+  bindingOf(sharedModel: unknown): IRoomBinding | undefined {
+    for (const binding of this._bindings.values()) {
+      if (binding.sharedModel === sharedModel) {
+        return binding;
+      }
+    }
+    return undefined;
+  }
+
+  bindings(): IRoomBinding[] {
+    return [...this._bindings.values()];
+  }
+
+  reconnectOffline(): void {
+    for (const { provider } of this._bindings.values()) {
+      if (provider.status === 'offline' || provider.status === 'connecting') {
+        provider.reconnect();
+      }
+    }
   }
 
   async get(
     localPath: string,
     options?: Contents.IFetchOptions
   ): Promise<Contents.IModel> {
-    const entry = this._providers.get(localPath);
-    if (!entry || options?.type !== 'notebook' && options?.type !== undefined) {
+    const binding = this._bindings.get(localPath);
+    if (!binding || (options?.type !== 'notebook' && options?.type !== undefined)) {
       return this._drive.get(localPath, { ...options, contentProviderId: undefined });
     }
     // The content comes from the room; the REST call only gives the metadata.
     const [model] = await Promise.all([
-      this._drive.get(localPath, {
-        ...options,
-        content: false,
-        contentProviderId: undefined
-      }),
-      entry.provider.ready
+      this._drive
+        .get(localPath, { ...options, content: false, hash: false, contentProviderId: undefined })
+        .catch(error => {
+          // Server out of reach: JupyterLab asks before each save (to detect changes on
+          // disk, which the room handles); let the save go on and say itself why it fails.
+          if (error instanceof ServerConnection.NetworkError && binding.lastModel) {
+            return { ...binding.lastModel, path: binding.path };
+          }
+          throw error;
+        }),
+      binding.provider.ready
     ]);
-    entry.lastModified ??= model.last_modified;
-    // The room writes the file on its own: report the metadata as of the opening, so
-    // that JupyterLab's "File Changed" check (hash, then last_modified) never fires.
-    return {
-      ...model,
-      content: null,
-      format: options?.format ?? 'json',
-      hash: undefined,
-      last_modified: entry.lastModified
-    };
+    binding.lastModel = model;
+    binding.reportedLastModified ??= model.last_modified;
+    return this._reported(model, binding);
   }
 
   async save(
     localPath: string,
     options: Partial<Contents.IModel> & Contents.IContentProvisionOptions = {}
   ): Promise<Contents.IModel> {
-    const entry = this._providers.get(localPath);
-    if (!entry) {
+    const binding = this._bindings.get(localPath);
+    if (!binding) {
       return this._drive.save(localPath, { ...options, contentProviderId: undefined });
     }
-    await this._waitWrittenBack(localPath, entry.provider);
-    return this.get(localPath, { type: 'notebook', format: 'json', content: false });
+    const model = await saveThroughRoom({
+      path: binding.path,
+      provider: binding.provider,
+      serverSettings: this._serverSettings,
+      timeoutMs: this._saveTimeoutMs
+    });
+    binding.lastModel = model;
+    binding.reportedLastModified = model.last_modified;
+    return this._reported(model, binding);
   }
 
   dispose(): void {
-    for (const { provider } of this._providers.values()) {
+    for (const { provider } of this._bindings.values()) {
       provider.dispose();
     }
-    this._providers.clear();
+    this._bindings.clear();
     Signal.clearData(this);
   }
 
-  private _createNew(
-    options: Contents.ISharedFactoryOptions
-  ): YNotebook | undefined {
+  /** The model JupyterLab's document context sees: no content, no hash (see above). */
+  private _reported(model: Contents.IModel, binding: RoomBinding): Contents.IModel {
+    return {
+      ...model,
+      content: null,
+      format: 'json',
+      hash: undefined,
+      hash_algorithm: undefined,
+      last_modified: binding.reportedLastModified ?? model.last_modified
+    };
+  }
+
+  private _createNew(options: Contents.ISharedFactoryOptions): YNotebook | undefined {
     if (options.contentType !== 'notebook' || options.collaborative === false) {
       return undefined;
     }
     const sharedModel = new YNotebook();
-    const path = options.path;
     const provider = new RoomProvider({
-      url: roomUrl(this._serverSettings.wsUrl, path, this._serverSettings.token),
+      url: roomUrl(this._serverSettings.wsUrl, options.path, this._serverSettings.token),
       doc: sharedModel.ydoc,
       awareness: sharedModel.awareness
     });
-    this._providers.set(path, { provider, lastModified: undefined });
+    const binding = new RoomBinding(options.path, provider, sharedModel);
+    this._bindings.set(binding.path, binding);
     const user = this._user;
     if (user) {
       const setUser = () => {
@@ -136,59 +198,58 @@ export class CrdtContentProvider implements IContentProvider {
     }
     sharedModel.disposed.connect(() => {
       provider.dispose();
-      if (this._providers.get(path)?.provider === provider) {
-        this._providers.delete(path);
+      if (this._bindings.get(binding.path) === binding) {
+        this._bindings.delete(binding.path);
       }
-      this._providersChanged.emit();
+      this._changed.emit({ type: 'removed', binding });
     });
-    this._providersChanged.emit();
+    this._changed.emit({ type: 'added', binding });
     return sharedModel;
   }
 
+  follow(sharedModel: unknown, newPath: string): void {
+    const binding = this.bindingOf(sharedModel) as RoomBinding | undefined;
+    if (binding && binding.path !== newPath) {
+      this._move(binding, newPath);
+    }
+  }
+
   /**
-   * Wait until our edits have left the socket and the room reports the file written
-   * back (status `dirty` false). Interim: a server request "save now" is planned.
+   * A rename through this window's contents manager (the server moves the room and its
+   * peers): follow it, so that saves, executions and reconnects use the new path.
    */
-  private async _waitWrittenBack(path: string, provider: RoomProvider): Promise<void> {
-    const deadline = Date.now() + this._saveTimeoutMs;
-    const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
-    while (!provider.flushed) {
-      if (provider.status !== 'connected' && provider.status !== 'syncing') {
-        throw new Error(`Not saved: the notebook's room is ${provider.status}.`);
-      }
-      if (Date.now() > deadline) {
-        throw new Error('Not saved: the room did not receive the edits in time.');
-      }
-      await sleep(50);
+  private _onDriveFileChanged(_: Contents.IDrive, change: Contents.IChangedArgs): void {
+    const oldPath = change.oldValue?.path;
+    const newPath = change.newValue?.path;
+    if (change.type !== 'rename' || !oldPath || !newPath) {
+      return;
     }
-    const url = URLExt.join(this._serverSettings.baseUrl, 'api/crdtsync/status');
-    for (;;) {
-      const response = await ServerConnection.makeRequest(url, {}, this._serverSettings);
-      if (!response.ok) {
-        throw new ServerConnection.ResponseError(response);
+    for (const binding of [...this._bindings.values()]) {
+      if (binding.path === oldPath) {
+        this._move(binding, newPath);
+      } else if (binding.path.startsWith(oldPath + '/')) {
+        this._move(binding, newPath + binding.path.slice(oldPath.length));
       }
-      const status = (await response.json()) as {
-        rooms: { path: string; dirty: boolean }[];
-      };
-      const room = status.rooms.find(r => r.path === path);
-      if (room && !room.dirty) {
-        return;
-      }
-      if (Date.now() > deadline) {
-        throw new Error('Not saved: the room has not written the notebook back yet.');
-      }
-      await sleep(200);
     }
+  }
+
+  private _move(binding: RoomBinding, target: string): void {
+    const previous = binding.path;
+    if (this._bindings.get(previous) === binding) {
+      this._bindings.delete(previous);
+    }
+    binding.path = target;
+    binding.provider.moveTo(
+      roomUrl(this._serverSettings.wsUrl, target, this._serverSettings.token)
+    );
+    this._bindings.set(target, binding);
+    this._changed.emit({ type: 'moved', binding, oldPath: previous });
   }
 
   private _drive: Contents.IDrive;
   private _serverSettings: ServerConnection.ISettings;
   private _user: User.IManager | null;
   private _saveTimeoutMs: number;
-  private _providers = new Map<
-    string,
-    { provider: RoomProvider; lastModified: string | undefined }
-  >();
-  private _providersChanged = new Signal<this, void>(this);
-  private _fileChanged = new Signal<this, Contents.IChangedArgs>(this);
+  private _bindings = new Map<string, RoomBinding>();
+  private _changed = new Signal<this, IBindingsChange>(this);
 }

@@ -123,9 +123,28 @@ export function roomUrl(wsUrl: string, path: string, token?: string): string {
   return token ? `${url}?token=${encodeURIComponent(token)}` : url;
 }
 
+/** Why `whenApplied` could not confirm that the room has our changes. */
+export class NotAppliedError extends Error {
+  constructor(
+    /** The connection status when it gave up. */
+    readonly status: ConnectionStatus,
+    message: string
+  ) {
+    super(message);
+    this.name = 'NotAppliedError';
+  }
+}
+
+/** A sync step 1 sent to learn when the room has applied everything sent before it. */
+interface IRoundTrip {
+  ws: IWebSocketLike;
+  resolve: () => void;
+  reject: (reason: Error) => void;
+}
+
 export class RoomProvider implements IDisposable {
   constructor(options: RoomProvider.IOptions) {
-    this.url = options.url;
+    this._url = options.url;
     this.doc = options.doc;
     this._ownsAwareness = options.awareness === undefined;
     this.awareness =
@@ -150,7 +169,19 @@ export class RoomProvider implements IDisposable {
     }
   }
 
-  readonly url: string;
+  /** The room's websocket URL; the next connection uses a new one (after a rename). */
+  get url(): string {
+    return this._url;
+  }
+
+  /**
+   * Follow the notebook to a new room URL (it was renamed: the server moved the room and
+   * its peers). The open socket stays; reconnects go to the new URL.
+   */
+  moveTo(url: string): void {
+    this._url = url;
+  }
+
   readonly doc: Y.Doc;
   readonly awareness: awarenessProtocol.Awareness;
 
@@ -193,6 +224,65 @@ export class RoomProvider implements IDisposable {
       this._ws.readyState === WS_OPEN &&
       this._ws.bufferedAmount === 0
     );
+  }
+
+  /**
+   * Resolves once the room has applied every change this document made before the call
+   * (and made it durable): a sync step 1 goes out behind them, and the server answers it
+   * only after handling the frames that came before. Waits for a connection that is being
+   * opened; rejects with `NotAppliedError` when offline, on a terminal status, when the
+   * socket closes first, or after `timeoutMs`.
+   */
+  whenApplied(timeoutMs = 15000): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const finish = (error?: Error) => {
+        if (settled) {
+          return;
+        }
+        settled = true;
+        this._timers.clearTimeout(timer);
+        this._statusChanged.disconnect(onStatus);
+        if (error) {
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
+      const timer = this._timers.setTimeout(
+        () =>
+          finish(
+            new NotAppliedError(
+              this._status,
+              'the server did not confirm the changes in time'
+            )
+          ),
+        timeoutMs
+      );
+      const start = (): boolean => {
+        const ws = this._ws;
+        if (this._status === 'connected' && ws !== null) {
+          this._statusChanged.disconnect(onStatus);
+          this._sendRoundTrip(ws, {
+            ws,
+            resolve: () => finish(),
+            reject: error => finish(error)
+          });
+          return true;
+        }
+        if (this._status === 'connecting' || this._status === 'syncing') {
+          return false; // wait for the connection
+        }
+        finish(new NotAppliedError(this._status, notAppliedMessage(this._status)));
+        return true;
+      };
+      const onStatus = () => {
+        start();
+      };
+      if (!start()) {
+        this._statusChanged.connect(onStatus);
+      }
+    });
   }
 
   /**
@@ -275,6 +365,7 @@ export class RoomProvider implements IDisposable {
       }
     }
     this._ws = null;
+    this._failRoundTrips('disposed');
     if (this._ownsAwareness) {
       // Its renewal timer would keep node alive.
       this.awareness.destroy();
@@ -318,11 +409,16 @@ export class RoomProvider implements IDisposable {
         if (encoding.length(encoder) > 1) {
           ws.send(encoding.toUint8Array(encoder));
         }
-        if (kind === syncProtocol.messageYjsSyncStep2 && this._status === 'syncing') {
-          this._hasSynced = true;
-          this._attempt = 0;
-          this._setStatus({ status: 'connected' });
-          this._ready.resolve();
+        if (kind === syncProtocol.messageYjsSyncStep2) {
+          if (this._status === 'syncing') {
+            this._hasSynced = true;
+            this._attempt = 0;
+            this._setStatus({ status: 'connected' });
+            this._ready.resolve();
+          } else {
+            // The answer to the oldest round trip (the server answers in order).
+            this._roundTrips.shift()?.resolve();
+          }
         }
         break;
       }
@@ -390,6 +486,7 @@ export class RoomProvider implements IDisposable {
   private _afterDisconnect(): void {
     this._ws = null;
     this._clearConnectTimer();
+    this._failRoundTrips('offline');
     // The other clients' cursors are no longer known to be current.
     const others = Array.from(this.awareness.getStates().keys()).filter(
       id => id !== this.doc.clientID
@@ -433,6 +530,29 @@ export class RoomProvider implements IDisposable {
     this._sendAwareness(ws, change.added.concat(change.updated, change.removed));
   };
 
+  private _sendRoundTrip(ws: IWebSocketLike, trip: IRoundTrip): void {
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, MessageType.sync);
+    syncProtocol.writeSyncStep1(encoder, this.doc);
+    this._roundTrips.push(trip);
+    ws.send(encoding.toUint8Array(encoder));
+  }
+
+  private _failRoundTrips(status: ConnectionStatus): void {
+    const trips = this._roundTrips;
+    this._roundTrips = [];
+    for (const trip of trips) {
+      trip.reject(
+        new NotAppliedError(
+          status,
+          status === 'disposed'
+            ? notAppliedMessage(status)
+            : 'the connection to the server was lost before it confirmed the changes'
+        )
+      );
+    }
+  }
+
   private _sendAwareness(ws: IWebSocketLike, clients: number[]): void {
     const encoder = encoding.createEncoder();
     encoding.writeVarUint(encoder, MessageType.awareness);
@@ -466,6 +586,8 @@ export class RoomProvider implements IDisposable {
     }
   }
 
+  private _url: string;
+  private _roundTrips: IRoundTrip[] = [];
   private _status: ConnectionStatus = 'offline';
   private _statusChanged = new Signal<this, IStatusChange>(this);
   private _ws: IWebSocketLike | null = null;
@@ -480,4 +602,17 @@ export class RoomProvider implements IDisposable {
   private _timers: ITimers;
   private _random: () => number;
   private _ownsAwareness: boolean;
+}
+
+function notAppliedMessage(status: ConnectionStatus): string {
+  switch (status) {
+    case 'offline':
+      return 'the notebook is offline (not connected to the server)';
+    case 'deleted':
+      return 'the notebook was deleted on the server';
+    case 'stale':
+      return "this window's copy of the notebook is out of date: reload the page";
+    default:
+      return `the notebook's connection is ${status}`;
+  }
 }

@@ -15,6 +15,7 @@ import {
   ConnectionStatus,
   IStatusChange,
   IWebSocketLike,
+  NotAppliedError,
   RoomProvider
 } from '../src/provider';
 
@@ -132,7 +133,23 @@ class FakeRoom {
     syncProtocol.writeSyncStep1(e, this.doc);
     s.deliver(encoding.toUint8Array(e));
   }
+  /** Hold incoming frames (a slow server) until release(). */
+  paused = false;
+  private held: [FakeSocket, Uint8Array][] = [];
+  release(count = Infinity): void {
+    while (count-- > 0 && this.held.length > 0) {
+      const [s, data] = this.held.shift()!;
+      this.handle(s, data);
+    }
+  }
   receive(s: FakeSocket, data: Uint8Array): void {
+    if (this.paused) {
+      this.held.push([s, data]);
+      return;
+    }
+    this.handle(s, data);
+  }
+  private handle(s: FakeSocket, data: Uint8Array): void {
     const d = decoding.createDecoder(data);
     const type = decoding.readVarUint(d);
     if (type === 0) {
@@ -364,4 +381,115 @@ test('dispose before the first sync rejects ready', async () => {
   room.autoAccept = false;
   provider.dispose();
   await assert.rejects(provider.ready);
+});
+
+/** Whether a promise has settled, and how. */
+function track(p: Promise<void>) {
+  const state = { settled: false, error: undefined as unknown };
+  p.then(
+    () => (state.settled = true),
+    e => {
+      state.settled = true;
+      state.error = e;
+    }
+  );
+  return state;
+}
+
+test('whenApplied resolves once the room has applied the edits made before it', async () => {
+  const { room, provider, doc } = setup();
+  await provider.ready;
+  room.paused = true;
+  doc.getText('t').insert(0, 'typed');
+  const applied = track(provider.whenApplied());
+  await flush();
+  assert.equal(applied.settled, false);
+  assert.equal(room.doc.getText('t').toString(), '');
+  room.release(1); // the edit only: the answer is still to come
+  await flush();
+  assert.equal(room.doc.getText('t').toString(), 'typed');
+  assert.equal(applied.settled, false);
+  room.release();
+  await flush();
+  assert.deepEqual(applied, { settled: true, error: undefined });
+  provider.dispose();
+});
+
+test('whenApplied: answers are matched in order, a timed-out one consumes its own', async () => {
+  const { room, clock, provider, doc } = setup();
+  await provider.ready;
+  room.paused = true;
+  const first = track(provider.whenApplied(100));
+  clock.advance(100);
+  await flush();
+  assert.ok(first.error instanceof NotAppliedError);
+  doc.getText('t').insert(0, 'late');
+  const second = track(provider.whenApplied());
+  room.release(1); // the first step 1: its answer must not count for the second
+  await flush();
+  assert.equal(second.settled, false);
+  room.release();
+  await flush();
+  assert.deepEqual(second, { settled: true, error: undefined });
+  assert.equal(room.doc.getText('t').toString(), 'late');
+  provider.dispose();
+});
+
+test('whenApplied waits for a connection being opened, rejects when offline', async () => {
+  const { room, clock, provider, doc } = setup();
+  const early = track(provider.whenApplied());
+  doc.getText('t').insert(0, 'before the first sync');
+  await provider.ready;
+  await flush();
+  assert.deepEqual(early, { settled: true, error: undefined });
+  assert.equal(room.doc.getText('t').toString(), 'before the first sync');
+
+  room.autoAccept = false;
+  room.last.serverClose(1006);
+  await assert.rejects(provider.whenApplied(), (e: unknown) => {
+    assert.ok(e instanceof NotAppliedError);
+    assert.equal(e.status, 'offline');
+    assert.match(e.message, /offline/);
+    return true;
+  });
+  clock.advance(500); // a reconnect attempt is under way
+  const during = track(provider.whenApplied());
+  room.last.accept();
+  await flush();
+  assert.deepEqual(during, { settled: true, error: undefined });
+  provider.dispose();
+});
+
+test('whenApplied rejects when the socket closes before the answer, or on dispose', async () => {
+  const { room, provider } = setup();
+  await provider.ready;
+  room.paused = true;
+  const pending = track(provider.whenApplied());
+  room.last.serverClose(1006);
+  await flush();
+  assert.ok(pending.error instanceof NotAppliedError);
+  assert.match((pending.error as Error).message, /lost/);
+
+  const other = setup();
+  await other.provider.ready;
+  other.room.paused = true;
+  const disposed = track(other.provider.whenApplied());
+  other.provider.dispose();
+  await flush();
+  assert.ok(disposed.error instanceof NotAppliedError);
+  await assert.rejects(other.provider.whenApplied(), NotAppliedError);
+});
+
+test('moveTo: the open socket stays, the next connection uses the new URL', async () => {
+  const { room, clock, provider } = setup();
+  await provider.ready;
+  provider.moveTo('ws://x/api/crdtsync/room/b.ipynb');
+  assert.equal(provider.status, 'connected');
+  assert.equal(room.created.length, 1);
+  room.last.serverClose(4001);
+  clock.advance(0);
+  await flush();
+  assert.equal(room.last.url, 'ws://x/api/crdtsync/room/b.ipynb');
+  assert.equal(provider.status, 'connected');
+  provider.dispose();
 });

@@ -98,6 +98,8 @@ before(async () => {
       '--ip=127.0.0.1',
       `--ServerApp.root_dir=${root}`,
       `--IdentityProvider.token=${TOKEN}`,
+      // Enabled here, whether or not the package's config file is installed.
+      '--ServerApp.jpserver_extensions=jupyter_crdt_sync=True',
       `--CRDTSync.store_path=${path.join(root, '.store.sqlite')}`,
       '--CRDTSync.save_delay=0.2',
       '--CRDTSync.save_max_delay=1'
