@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import posixpath
+import uuid
 from typing import Any
 
 from .test_kernel_actor import TIMEOUT, post_execute, room_status
@@ -19,6 +21,34 @@ async def open_session(jp_fetch: Any, path: str) -> dict[str, Any]:
         body=json.dumps(
             {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
         ),
+    )
+    return json.loads(response.body)
+
+
+async def start_session_as_jupyterlab(jp_fetch: Any, path: str) -> dict[str, Any]:
+    """What JupyterLab 4's session context does first when it opens a notebook nobody has
+    a session for (`_startSession`): a session at a fresh uuid path in the notebook's
+    directory, named after the notebook."""
+    body = {
+        "path": posixpath.join(posixpath.dirname(path), str(uuid.uuid4())),
+        "type": "notebook",
+        "name": posixpath.basename(path),
+        "kernel": {"name": "python3"},
+    }
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    return json.loads(response.body)
+
+
+async def move_session_as_jupyterlab(
+    jp_fetch: Any, session: dict[str, Any], path: str
+) -> dict[str, Any]:
+    """What it does next: the session renamed to the notebook's path."""
+    response = await jp_fetch(
+        "api",
+        "sessions",
+        session["id"],
+        method="PATCH",
+        body=json.dumps({"id": session["id"], "path": path}),
     )
     return json.loads(response.body)
 
@@ -78,3 +108,62 @@ async def test_the_actor_waits_for_a_session_jupyterlab_is_opening(
     assert len(jp_serverapp.kernel_manager.list_kernel_ids()) == 1
     room = await room_status(jp_fetch, "nb.ipynb")
     assert room is not None and room["kernel"]["id"] == session["kernel"]["id"]
+
+
+async def test_two_jupyterlab_windows_opening_a_notebook_at_once_share_one_kernel(
+    make_notebook, jp_fetch, jp_serverapp
+):
+    # Seen in the browser tests: two windows opened together each started a kernel, and
+    # the one whose kernel the actor did not use never showed the widgets its cells made.
+    make_notebook("nb.ipynb", ["1 + 1"])
+    started = await asyncio.gather(
+        start_session_as_jupyterlab(jp_fetch, "nb.ipynb"),
+        start_session_as_jupyterlab(jp_fetch, "nb.ipynb"),
+    )
+    assert started[0]["id"] != started[1]["id"]
+    kernel_id = started[0]["kernel"]["id"]
+    assert started[1]["kernel"]["id"] == kernel_id
+    assert jp_serverapp.kernel_manager.list_kernel_ids() == [kernel_id]
+    for session in started:
+        moved = await move_session_as_jupyterlab(jp_fetch, session, "nb.ipynb")
+        assert moved["kernel"]["id"] == kernel_id
+    assert len(await sessions_of(jp_fetch, "nb.ipynb")) == 2
+    assert jp_serverapp.kernel_manager.list_kernel_ids() == [kernel_id]
+
+
+async def test_a_jupyterlab_window_opening_while_the_actor_starts_a_kernel_gets_that_kernel(
+    make_notebook, jp_fetch, jp_serverapp
+):
+    make_notebook("nb.ipynb", ["1 + 1"])
+    execute = asyncio.ensure_future(post_execute(jp_fetch, "nb.ipynb", {"cell_id": "cell-0"}))
+    await session_creation_underway(jp_serverapp)
+    session = await start_session_as_jupyterlab(jp_fetch, "nb.ipynb")
+    await execute
+    await move_session_as_jupyterlab(jp_fetch, session, "nb.ipynb")
+    room = await room_status(jp_fetch, "nb.ipynb")
+    assert room is not None and room["kernel"]["id"] == session["kernel"]["id"]
+    assert jp_serverapp.kernel_manager.list_kernel_ids() == [session["kernel"]["id"]]
+
+
+async def test_the_actor_joins_a_jupyterlab_session_not_yet_at_the_notebooks_path(
+    make_notebook, jp_fetch, jp_serverapp
+):
+    make_notebook("nb.ipynb", ["1 + 1"])
+    session = await start_session_as_jupyterlab(jp_fetch, "nb.ipynb")
+    await post_execute(jp_fetch, "nb.ipynb", {"cell_id": "cell-0"})
+    room = await room_status(jp_fetch, "nb.ipynb")
+    assert room is not None and room["kernel"]["id"] == session["kernel"]["id"]
+    assert jp_serverapp.kernel_manager.list_kernel_ids() == [session["kernel"]["id"]]
+
+
+async def test_notebooks_of_one_name_in_two_directories_get_a_kernel_each(
+    make_notebook, jp_fetch, jp_serverapp
+):
+    make_notebook("nb.ipynb", ["1 + 1"])
+    make_notebook("sub/nb.ipynb", ["2 + 2"])
+    top, sub = await asyncio.gather(
+        start_session_as_jupyterlab(jp_fetch, "nb.ipynb"),
+        start_session_as_jupyterlab(jp_fetch, "sub/nb.ipynb"),
+    )
+    assert top["kernel"]["id"] != sub["kernel"]["id"]
+    assert len(jp_serverapp.kernel_manager.list_kernel_ids()) == 2
