@@ -91,6 +91,7 @@ export class ConnectionStatusItem extends Widget {
     if (!binding) {
       this.node.textContent = '';
       this.node.title = '';
+      delete this.node.dataset.crdtsyncStatus;
       return;
     }
     const now = Date.now();
@@ -98,7 +99,8 @@ export class ConnectionStatusItem extends Widget {
     const view = describeConnection(state, PathExt.basename(binding.path), now);
     this.node.textContent = view.text;
     this.node.title = view.tooltip;
-    this.node.dataset.status = state.status;
+    // data-crdtsync-status: a stable hook for tests and user styles (the text is for people).
+    this.node.dataset.crdtsyncStatus = state.status;
     this.node.dataset.tone = view.tone;
     this.node.style.cursor = canReconnectNow(state) ? 'pointer' : '';
     const refresh = nextRefreshIn(state, now);

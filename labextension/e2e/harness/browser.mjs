@@ -185,6 +185,14 @@ export class Window {
     );
   }
 
+  /** The id of the kernel the window's notebook is connected to. */
+  kernelId() {
+    return this.page.evaluate(path => {
+      const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+      return panel?.sessionContext.session?.kernel?.id ?? null;
+    }, this.path);
+  }
+
   /**
    * Runs cell `index` with Shift+Enter, as a user does, once the window has its kernel
    * (before that, JupyterLab moves to the next cell without running anything).
@@ -214,11 +222,104 @@ export class Window {
     }
   }
 
-  /** The value an ipywidgets slider in cell `index`'s output shows, once it is rendered. */
-  async waitForSlider(index, { timeout = 10_000 } = {}) {
-    const slider = this.cell(index).locator('.jupyter-widgets.widget-slider');
-    await slider.waitFor({ state: 'visible', timeout });
-    return (await slider.locator('.widget-readout').innerText()).trim();
+  /** The values shown by the ipywidgets sliders rendered in cell `index`'s outputs. */
+  sliderValues(index) {
+    return this.cell(index)
+      .locator('.widget-slider .widget-readout')
+      .evaluateAll(readouts => readouts.filter(r => r.checkVisibility()).map(r => r.textContent.trim()));
+  }
+
+  /**
+   * Waits until cell `index` shows a slider reading `expected` (or any slider, without
+   * `expected`); returns the value it shows.
+   */
+  async waitForSlider(index, expected, { timeout = 10_000 } = {}) {
+    const values = await this._poll(
+      () => this.sliderValues(index),
+      shown => (expected === undefined ? shown.length > 0 : shown.includes(expected)),
+      { timeout, what: `cell ${index}'s slider ${expected === undefined ? 'shown' : `at ${expected}`}` }
+    );
+    return expected ?? values[0];
+  }
+
+  /** Moves the first slider of cell `index` one step right with the keyboard, as a user can. */
+  async nudgeSlider(index) {
+    await this.cell(index).locator('.widget-slider .noUi-handle').first().focus();
+    await this.page.keyboard.press('ArrowRight');
+  }
+
+  /** Drags the first slider of cell `index` by `dx` pixels with the mouse. */
+  async dragSlider(index, dx) {
+    const box = await this.cell(index).locator('.widget-slider .noUi-handle').first().boundingBox();
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    await this.page.mouse.move(x, y);
+    await this.page.mouse.down();
+    await this.page.mouse.move(x + dx, y, { steps: 5 });
+    await this.page.mouse.up();
+  }
+
+  /** This window's user as the server's identity provider named it (name, colour...). */
+  identity() {
+    return this.page.evaluate(() => window.jupyterapp.serviceManager.user.identity);
+  }
+
+  /**
+   * The other windows' cursors drawn in this window: each caret's cell, its position in
+   * the cell's text, the name on it, its colour and whether the name shows now; and the
+   * text each cell shows selected by others.
+   */
+  remoteCursors() {
+    return this.page.evaluate(path => {
+      const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+      const carets = [];
+      const selections = [];
+      panel.content.widgets.forEach((cell, index) => {
+        const view = cell.editor?.editor;
+        for (const caret of cell.node.querySelectorAll('.jp-crdtsync-cursor')) {
+          carets.push({
+            cell: index,
+            pos: view?.posAtDOM(caret),
+            name: caret.querySelector('.jp-crdtsync-cursor-name')?.textContent,
+            color: caret.style.getPropertyValue('--jp-crdtsync-cursor-color'),
+            nameShown: caret.classList.contains('jp-mod-recent')
+          });
+        }
+        const selected = [...cell.node.querySelectorAll('.jp-crdtsync-selection')].map(s => s.textContent).join('');
+        if (selected) selections.push({ cell: index, text: selected });
+      });
+      return { carets, selections };
+    }, this.path);
+  }
+
+  /** Waits until `predicate(remoteCursors())` holds; returns what was seen. */
+  waitForRemoteCursors(predicate, what, { timeout = 10_000 } = {}) {
+    return this._poll(() => this.remoteCursors(), predicate, { timeout, what });
+  }
+
+  /**
+   * TODO(trust): remove once main marks the cells the kernel actor runs as trusted in
+   * every window (server `metadata.trusted`, front-end `trust.ts`). Until then a window
+   * renders widget views only in cells it trusts itself, so tests trust them by hand.
+   */
+  trustCells() {
+    return this.page.evaluate(path => {
+      const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+      for (const cell of panel.content.widgets) cell.model.trusted = true;
+    }, this.path);
+  }
+
+  /** Polls `read()` until `done(value)`; throws with the last value after `timeout` ms. */
+  async _poll(read, done, { timeout, what, interval = 50 }) {
+    const deadline = Date.now() + timeout;
+    let value;
+    for (;;) {
+      value = await read().catch(error => ({ error: error.message }));
+      if (!value?.error && done(value)) return value;
+      if (Date.now() > deadline) {
+        throw new Error(`window ${this.name}: timed out waiting for ${what}; last seen ${JSON.stringify(value)}`);
+      }
+      await this.page.waitForTimeout(interval);
+    }
   }
 
   /**

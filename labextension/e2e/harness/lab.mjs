@@ -38,6 +38,8 @@ export class Lab {
    * @param {object} options
    * @param {Record<string, unknown>} [options.crdtsync] CRDTSync settings over the
    *   test defaults (fast write-back, quick eviction).
+   * @param {string[]} [options.disabledExtensions] JupyterLab plugins or extensions to
+   *   disable (as if they were not installed), through the page config.
    */
   static async start(options = {}) {
     const lab = new Lab(options);
@@ -62,6 +64,7 @@ export class Lab {
       store_path: path.join(this.tmp, 'store.sqlite'),
       ...options.crdtsync
     };
+    this._disabledExtensions = options.disabledExtensions ?? [];
     this.process = null;
   }
 
@@ -76,7 +79,7 @@ export class Lab {
       }
       fs.symlinkSync(BUILT_EXTENSION, path.join(jupyterPath, 'labextensions', 'jupyter-crdt-sync'));
     }
-    writeConfig(configDir, this._settings);
+    writeConfig(configDir, this._settings, this._disabledExtensions);
     this.port = await freePort();
     this.url = `http://127.0.0.1:${this.port}/`;
     const env = {
@@ -258,15 +261,23 @@ function signalGroup(pid, signal) {
 
 /**
  * The server's configuration: jupyter-crdt-sync's settings (and the extension enabled,
- * unless testing the installed package), and
+ * unless testing the installed package), the JupyterLab plugins to disable, and
  * JupyterLab's network features off (news, update checks: this machine has no internet,
  * and their notices would cover the page in screenshots).
  */
-function writeConfig(configDir, settings) {
+function writeConfig(configDir, settings, disabledExtensions) {
   fs.mkdirSync(configDir, { recursive: true });
   const config = { CRDTSync: settings };
   if (!USE_INSTALLED) config.ServerApp = { jpserver_extensions: { jupyter_crdt_sync: true } };
   fs.writeFileSync(path.join(configDir, 'jupyter_server_config.json'), JSON.stringify(config, null, 1));
+  if (disabledExtensions.length > 0) {
+    // JUPYTER_CONFIG_DIR is on the config path, where JupyterLab reads labconfig/page_config.json.
+    fs.mkdirSync(path.join(configDir, 'labconfig'), { recursive: true });
+    fs.writeFileSync(
+      path.join(configDir, 'labconfig', 'page_config.json'),
+      JSON.stringify({ disabledExtensions: Object.fromEntries(disabledExtensions.map(id => [id, true])) })
+    );
+  }
   const userSettings = path.join(configDir, 'lab', 'user-settings', '@jupyterlab', 'apputils-extension');
   fs.mkdirSync(userSettings, { recursive: true });
   fs.writeFileSync(

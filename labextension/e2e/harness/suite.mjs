@@ -9,14 +9,6 @@ import { Window, launchBrowser } from './browser.mjs';
 import { Lab } from './lab.mjs';
 import { ARTIFACTS } from './paths.mjs';
 
-/**
- * Features other branches are building; their tests are written and skipped until the
- * lead merges them. CRDTSYNC_E2E_PENDING=1 runs them anyway.
- */
-export function pending(reason) {
-  return process.env.CRDTSYNC_E2E_PENDING === '1' ? false : `pending: ${reason}`;
-}
-
 const slug = text => text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
 
 export class Suite {
@@ -28,7 +20,8 @@ export class Suite {
     this._started = null;
     this.lab = null;
     this.browser = null;
-    // Started by the first test that runs: a file whose tests are all pending costs nothing.
+    // Started by the first test that runs: a file whose tests are all filtered out
+    // (--test-name-pattern) costs nothing.
     after(
       async () => {
         await this._started?.catch(() => {});
@@ -50,11 +43,11 @@ export class Suite {
   /**
    * A test with its own notebook and windows.
    * @param {string} name
-   * @param {{timeout?: number, skip?: string | false}} options
+   * @param {{timeout?: number}} options
    * @param {(run: TestRun) => Promise<void>} body
    */
   test(name, options, body) {
-    test(name, { timeout: options.timeout ?? 120_000, skip: options.skip ?? false }, async () => {
+    test(name, { timeout: options.timeout ?? 120_000 }, async () => {
       await this.start();
       const run = new TestRun(this, name);
       let failed = false;
@@ -84,13 +77,17 @@ export class TestRun {
     return this.lab.writeNotebook(`${this.slug}${suffix}.ipynb`, cells);
   }
 
-  /** Opens a window on the notebook; windows are named a, b, c... unless named here. */
-  async open(notebookPath, name = String.fromCharCode(97 + this.windows.length)) {
+  /**
+   * Opens a window on the notebook; windows are named a, b, c... unless named here.
+   * `prepare(page)` runs before the page loads (to route its websockets, say).
+   */
+  async open(notebookPath, name = String.fromCharCode(97 + this.windows.length), { prepare } = {}) {
     const window = await Window.create(this.suite.browser, this.lab, notebookPath, {
       name,
       workspace: `${this.slug}-${name}`
     });
     this.windows.push(window); // before it loads: a window that fails to load is kept too
+    await prepare?.(window.page);
     await window.load();
     return window;
   }
