@@ -114,7 +114,11 @@ async def test_outputs_of_every_kind_for_every_peer_and_the_file(make_notebook, 
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while written()[2]["outputs"] == [] and loop.time() < deadline:
+    # Every cell's end (count, status) lands after its outputs: wait for the last one.
+    while (
+        written()[3]["metadata"].get("crdtsync", {}).get("status") != "aborted"
+        and loop.time() < deadline
+    ):
         await asyncio.sleep(0.05)
     cells = written()
     nbformat.validate(nbformat.from_dict(read_file(path)))
