@@ -11,46 +11,21 @@
 import { ICellModel } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
+import { forEachCellModel } from './cellmodels';
+
 /** Keep the trust of this notebook's cells in step with their `metadata.trusted`. */
 export function followTrust(panel: NotebookPanel): void {
-  const notebook = panel.content;
-  const watched = new WeakSet<ICellModel>();
-
   const apply = (model: ICellModel) => {
     if (!model.trusted && model.getMetadata('trusted') === true) {
       model.trusted = true;
     }
   };
-
-  const watch = (model: ICellModel) => {
-    if (watched.has(model)) {
-      return;
-    }
-    watched.add(model);
+  forEachCellModel(panel, model => {
     model.metadataChanged.connect((_, change) => {
       if (change.key === 'trusted') {
         apply(model);
       }
     });
     apply(model);
-  };
-
-  const onCellsChanged = (_: unknown, change: { type: string; newValues: ICellModel[] }) => {
-    if (change.type === 'add' || change.type === 'set') {
-      change.newValues.forEach(watch);
-    }
-  };
-
-  const attach = () => {
-    const model = notebook.model;
-    if (!model) {
-      return;
-    }
-    for (const cell of model.cells) {
-      watch(cell);
-    }
-    model.cells.changed.connect(onCellsChanged);
-  };
-  attach();
-  notebook.modelChanged.connect(attach);
+  });
 }
