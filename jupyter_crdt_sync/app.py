@@ -200,7 +200,6 @@ class CRDTSync(ExtensionApp):
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/save/(.+)", SaveHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
-                (r"/api/crdtsync/save/(.+)", SaveHandler),
             ]
         )
 
