@@ -19,13 +19,17 @@ from .protocol import ProtocolError, decode_state_vector
 from .rooms import RoomManager, SaveError
 
 
-class StatusHandler(APIHandler):
+class _RoomsHandler(APIHandler):
+    """An endpoint about notebooks' rooms: permissions are those of contents."""
+
     auth_resource = "contents"
 
     @property
     def room_manager(self) -> RoomManager:
         return self.settings["crdtsync_room_manager"]
 
+
+class StatusHandler(_RoomsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -33,15 +37,9 @@ class StatusHandler(APIHandler):
         self.finish(json.dumps({"version": __version__, "rooms": self.room_manager.status()}))
 
 
-class SaveHandler(APIHandler):
+class SaveHandler(_RoomsHandler):
     """Write a notebook's room back to its file now (JupyterLab's Save), then answer with
     the file's contents model without content, hash included."""
-
-    auth_resource = "contents"
-
-    @property
-    def room_manager(self) -> RoomManager:
-        return self.settings["crdtsync_room_manager"]
 
     @web.authenticated
     @authorized

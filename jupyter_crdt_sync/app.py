@@ -200,7 +200,6 @@ class CRDTSync(ExtensionApp):
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/save/(.+)", SaveHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
-                (r"/api/crdtsync/save/(.+)", SaveHandler),
             ]
         )
 
@@ -216,10 +215,12 @@ class CRDTSync(ExtensionApp):
                 "jupyter-collaboration's server extension %s is enabled too. JupyterLab "
                 "binds notebooks to the rooms of only one of the two, and says which in a "
                 "notice; windows bound to different ones do not see each other. Keep one: `pip "
-                "uninstall jupyter-collaboration`, or `jupyter server extension disable "
-                "%s` and `jupyter labextension disable @jupyter/docprovider-extension`, or "
-                "`jupyter server extension disable jupyter_crdt_sync` and `jupyter "
-                "labextension disable jupyter-crdt-sync`.",
+                "uninstall jupyter-collaboration jupyter-collaboration-ui jupyter-docprovider "
+                "jupyter-server-ydoc` (since 3.0 jupyter-collaboration is only a metapackage of "
+                "the other three), or `jupyter server extension disable %s` and `jupyter "
+                "labextension disable @jupyter/docprovider-extension "
+                "@jupyter/collaboration-extension`, or `jupyter server extension disable "
+                "jupyter_crdt_sync` and `jupyter labextension disable jupyter-crdt-sync`.",
                 enabled[0],
                 enabled[0],
             )

@@ -61,7 +61,12 @@ async def test_enabled_jupyter_collaboration_is_named_in_the_log(jp_serverapp, c
     (warning,) = collaboration_warnings(server_log(capsys))
     assert "[W " in warning
     assert "jupyter_server_ydoc" in warning
-    assert "pip uninstall jupyter-collaboration" in warning
+    # jupyter-collaboration 3+ is a metapackage: uninstalling it alone leaves its parts.
+    assert (
+        "pip uninstall jupyter-collaboration jupyter-collaboration-ui jupyter-docprovider "
+        "jupyter-server-ydoc" in warning
+    )
+    assert "@jupyter/docprovider-extension @jupyter/collaboration-extension" in warning
     assert "jupyter server extension disable jupyter_server_ydoc" in warning
     assert "jupyter server extension disable jupyter_crdt_sync" in warning
 

@@ -93,6 +93,7 @@ def test_execution_record_and_timings():
     cell = valid_file(notebook)["cells"][0]
     assert cell["execution_count"] == 1
     assert cell["metadata"]["crdtsync"] == {"msg_id": "request-1", "status": "ok"}
+    assert cell["metadata"]["trusted"] is True
     assert set(cell["metadata"]["execution"]) == {
         "iopub.status.busy",
         "iopub.execute_input",

@@ -105,6 +105,8 @@ async def test_outputs_of_every_kind_for_every_peer_and_the_file(make_notebook, 
     await bob.wait_for_execution(never.cell_id, never.msg_id, TIMEOUT)
     assert bob.content()["cells"] == alice.content()["cells"]
     assert {bob.execution(c)["state"] for c in bob.cell_ids()} == {"idle"}
+    # Cells the actor ran are trusted in every window (their HTML and widgets render).
+    assert all(cell["metadata"]["trusted"] is True for cell in bob.content()["cells"])
 
     # The file has the outputs, the request ids and JupyterLab's timing keys.
     def written() -> list[dict[str, Any]]:
@@ -112,7 +114,11 @@ async def test_outputs_of_every_kind_for_every_peer_and_the_file(make_notebook, 
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while written()[2]["outputs"] == [] and loop.time() < deadline:
+    # Every cell's end (count, status) lands after its outputs: wait for the last one.
+    while (
+        written()[3]["metadata"].get("crdtsync", {}).get("status") != "aborted"
+        and loop.time() < deadline
+    ):
         await asyncio.sleep(0.05)
     cells = written()
     nbformat.validate(nbformat.from_dict(read_file(path)))
@@ -121,6 +127,8 @@ async def test_outputs_of_every_kind_for_every_peer_and_the_file(make_notebook, 
     for cell, result in zip(cells, results, strict=True):
         assert cell["metadata"]["crdtsync"] == {"msg_id": result.msg_id, "status": result.status}
         assert "execution_state" not in cell
+        # Trust is the notebook's signature on disk, not a key in the cells.
+        assert "trusted" not in cell["metadata"]
     assert set(cells[0]["metadata"]["execution"]) == {
         "iopub.status.busy",
         "iopub.execute_input",

@@ -34,9 +34,12 @@ export function coexistenceNotice(state: ICoexistence): ICoexistenceNotice | nul
       'jupyter-collaboration and jupyter-crdt-sync both share notebooks between windows, ' +
       `each with rooms of its own. In this JupyterLab, notebooks open with ${binder}; ` +
       `${other} is not used for them, and windows bound to different ones do not see each ` +
-      'other. To keep one: `pip uninstall jupyter-collaboration`, or disable one of them ' +
-      'with `jupyter labextension disable` and `jupyter server extension disable` ' +
+      'other. To keep one: `pip uninstall jupyter-collaboration jupyter-collaboration-ui ' +
+      'jupyter-docprovider jupyter-server-ydoc` (jupyter-collaboration itself is only a ' +
+      'metapackage of the other three), or disable one of them with ' +
+      '`jupyter labextension disable` and `jupyter server extension disable` ' +
       '(jupyter-crdt-sync: `jupyter-crdt-sync` and `jupyter_crdt_sync`; ' +
-      'jupyter-collaboration: `@jupyter/docprovider-extension` and `jupyter_server_ydoc`).'
+      'jupyter-collaboration: `@jupyter/docprovider-extension @jupyter/collaboration-extension` ' +
+      'and `jupyter_server_ydoc`).'
   };
 }

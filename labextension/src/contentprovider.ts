@@ -10,6 +10,7 @@
  */
 
 import { YNotebook } from '@jupyter/ydoc';
+import { PathExt } from '@jupyterlab/coreutils';
 import {
   Contents,
   IContentProvider,
@@ -19,7 +20,7 @@ import {
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IStatusChange, RoomProvider, roomUrl } from './provider';
-import { saveThroughRoom } from './roomsave';
+import { missingNotebookMessage, saveThroughRoom } from './roomsave';
 import { IBindingsChange, IRoomBinding, IRoomBindings } from './tokens';
 
 export const CONTENT_PROVIDER_ID = 'crdtsync';
@@ -124,6 +125,18 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
           // disk, which the room handles); let the save go on and say itself why it fails.
           if (error instanceof ServerConnection.NetworkError && binding.lastModel) {
             return { ...binding.lastModel, path: binding.path };
+          }
+          if (error?.response?.status === 404) {
+            // Deleted, or renamed by another window: JupyterLab would answer a 404 before
+            // a save by writing this window's copy to the old path with the plain
+            // contents API, bringing a deleted notebook back or leaving a stale copy of a
+            // renamed one. The room is the notebook's only writer: refuse instead.
+            throw new Error(
+              missingNotebookMessage(
+                PathExt.basename(binding.path),
+                binding.provider.status === 'deleted'
+              )
+            );
           }
           throw error;
         }),

@@ -22,6 +22,7 @@ import { RoomCellExecutor } from './executor';
 import { JUPYTER_COLLABORATION_PLUGIN } from './coexistence';
 import { announceRoomEnds, warnIfJupyterCollaboration } from './notices';
 import { showQueuedCells } from './queuedprompt';
+import { followTrust } from './trust';
 import { ConnectionStatusItem } from './statusitem';
 import { IRoomBindings } from './tokens';
 
@@ -85,8 +86,8 @@ const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
 };
 
 /**
- * The connection status item, `[*]` on queued cells, renames seen by the document
- * context, and the end-of-room notices.
+ * The connection status item, `[*]` on queued cells, trust marks made elsewhere,
+ * renames seen by the document context, and the end-of-room notices.
  */
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt-sync:status',
@@ -104,6 +105,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
       const { context } = panel;
       if (rooms.bindingOf(context.model.sharedModel)) {
         showQueuedCells(panel);
+        followTrust(panel);
         // Renamed elsewhere: the room moved with its peers; reconnects, saves and runs
         // must use the new path.
         context.pathChanged.connect((___, newPath) =>

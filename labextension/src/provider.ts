@@ -54,7 +54,7 @@ export const TERMINAL_STATUSES: ReadonlySet<ConnectionStatus> = new Set([
 export interface IStatusChange {
   status: ConnectionStatus;
   previous: ConnectionStatus;
-  /** Failed attempts since the last successful sync. */
+  /** Failed attempts since a connection last stayed up (`STABLE_CONNECTION_MS`). */
   attempt: number;
   /** For `offline`: the delay before the next attempt. */
   retryInMs?: number;
@@ -84,6 +84,9 @@ export interface ITimers {
 }
 
 const WS_OPEN = 1;
+
+/** A connection that lasts this long (ms) after its sync resets the backoff. */
+export const STABLE_CONNECTION_MS = 5000;
 
 export namespace RoomProvider {
   export interface IOptions {
@@ -200,7 +203,7 @@ export class RoomProvider implements IDisposable {
     return this._hasSynced;
   }
 
-  /** Failed attempts since the last successful sync. */
+  /** Failed attempts since a connection last stayed up (`STABLE_CONNECTION_MS`). */
   get attempt(): number {
     return this._attempt;
   }
@@ -355,6 +358,7 @@ export class RoomProvider implements IDisposable {
     this.doc.off('update', this._onDocUpdate);
     this.awareness.off('update', this._onAwarenessUpdate);
     this._clearRetry();
+    this._clearStableTimer();
     const ws = this._ws;
     if (ws) {
       this._detach(ws);
@@ -412,7 +416,7 @@ export class RoomProvider implements IDisposable {
         if (kind === syncProtocol.messageYjsSyncStep2) {
           if (this._status === 'syncing') {
             this._hasSynced = true;
-            this._attempt = 0;
+            this._resetBackoffWhenStable();
             this._setStatus({ status: 'connected' });
             this._ready.resolve();
           } else {
@@ -486,6 +490,7 @@ export class RoomProvider implements IDisposable {
   private _afterDisconnect(): void {
     this._ws = null;
     this._clearConnectTimer();
+    this._clearStableTimer();
     this._failRoundTrips('offline');
     // The other clients' cursors are no longer known to be current.
     const others = Array.from(this.awareness.getStates().keys()).filter(
@@ -579,6 +584,26 @@ export class RoomProvider implements IDisposable {
     }
   }
 
+  /**
+   * Start the backoff over only once a connection has lasted: a server that syncs and
+   * then drops us at once (e.g. an edit it refuses, re-sent at every sync) must not be
+   * hammered every half second.
+   */
+  private _resetBackoffWhenStable(): void {
+    this._clearStableTimer();
+    this._stableTimer = this._timers.setTimeout(() => {
+      this._stableTimer = null;
+      this._attempt = 0;
+    }, STABLE_CONNECTION_MS);
+  }
+
+  private _clearStableTimer(): void {
+    if (this._stableTimer !== null) {
+      this._timers.clearTimeout(this._stableTimer);
+      this._stableTimer = null;
+    }
+  }
+
   private _clearConnectTimer(): void {
     if (this._connectTimer !== null) {
       this._timers.clearTimeout(this._connectTimer);
@@ -596,6 +621,7 @@ export class RoomProvider implements IDisposable {
   private _ready = new PromiseDelegate<void>();
   private _retryTimer: unknown = null;
   private _connectTimer: unknown = null;
+  private _stableTimer: unknown = null;
   private _backoff: Partial<IBackoffOptions>;
   private _connectTimeoutMs: number;
   private _createWebSocket: WebSocketFactory;

@@ -8,12 +8,13 @@
 import { Cell, CodeCell, ICellModel } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
+import { forEachCellModel } from './cellmodels';
+
 const QUEUED = 'queued';
 
 /** Keep `[*]` on the queued cells of this notebook until the panel is disposed. */
 export function showQueuedCells(panel: NotebookPanel): void {
   const notebook = panel.content;
-  const watched = new WeakSet<ICellModel>();
 
   const refresh = (model: ICellModel) => {
     if ((model as { executionState?: string }).executionState !== QUEUED) {
@@ -34,37 +35,17 @@ export function showQueuedCells(panel: NotebookPanel): void {
     );
   };
 
-  const watch = (model: ICellModel) => {
-    if (model.type !== 'code' || watched.has(model)) {
+  forEachCellModel(panel, model => {
+    if (model.type !== 'code') {
       return;
     }
-    watched.add(model);
     model.stateChanged.connect((_, change) => {
       if (change.name === 'executionState' || change.name === 'executionCount') {
         refresh(model);
       }
     });
     refresh(model);
-  };
-
-  const onCellsChanged = (_: unknown, change: { type: string; newValues: ICellModel[] }) => {
-    if (change.type === 'add' || change.type === 'set') {
-      change.newValues.forEach(watch);
-    }
-  };
-
-  const attach = () => {
-    const model = notebook.model;
-    if (!model) {
-      return;
-    }
-    for (const cell of model.cells) {
-      watch(cell);
-    }
-    model.cells.changed.connect(onCellsChanged);
-  };
-  attach();
-  notebook.modelChanged.connect(attach);
+  });
 }
 
 function showAsRunning(cell: Cell): void {

@@ -68,3 +68,18 @@ export function saveErrorMessage(path: string, status: number, serverMessage: st
         : `Not saved: the server answered ${status} (${serverMessage}).`;
   }
 }
+
+/**
+ * What to tell the user when a notebook bound to a room is no longer at its path on the
+ * server (its contents model answered 404): JupyterLab shows it as "File Save Error".
+ * `deleted` is whether the room said the notebook was deleted; otherwise it was renamed
+ * or moved elsewhere, and this window's connection has followed the room (the window
+ * learns the new name from the notebook's session a few seconds later).
+ */
+export function missingNotebookMessage(name: string, deleted: boolean): string {
+  return deleted
+    ? `${name} was deleted on the server; this window no longer follows it.`
+    : `${name} is no longer at this path on the server: it was renamed, moved or ` +
+        'deleted elsewhere. If it was renamed, your changes are kept and this window ' +
+        'takes the new name within a few seconds; save again then.';
+}

@@ -21,7 +21,12 @@ test('the notice says which one binds notebooks, and the details how to keep one
   );
   // JupyterLab cuts notifications at 140 characters.
   assert.ok(ours.summary.length <= 140);
-  assert.match(ours.details, /`pip uninstall jupyter-collaboration`/);
+  // jupyter-collaboration 3+ is a metapackage: uninstalling it alone leaves its parts.
+  assert.match(
+    ours.details,
+    /`pip uninstall jupyter-collaboration jupyter-collaboration-ui jupyter-docprovider jupyter-server-ydoc`/
+  );
+  assert.match(ours.details, /`@jupyter\/docprovider-extension @jupyter\/collaboration-extension`/);
   assert.match(ours.details, /`jupyter labextension disable` and `jupyter server extension disable`/);
   assert.match(ours.details, /`jupyter_server_ydoc`/);
   const theirs = coexistenceNotice({ frontEnd: true, serverExtension: false, oursBindsNotebooks: false })!;

@@ -11,6 +11,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 export const hasJupyter = spawnSync('jupyter', ['server', '--version']).status === 0;
 
+/** Whether the kernel can make widgets: the widget tests need a real ipykernel with ipywidgets. */
+export const hasIpywidgets =
+  hasJupyter && spawnSync('python', ['-c', 'import ipywidgets, ipykernel']).status === 0;
+
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 export async function until<T>(
@@ -19,17 +23,18 @@ export async function until<T>(
   ms = 20000
 ): Promise<T> {
   const end = Date.now() + ms;
+  let lastError: unknown;
   for (;;) {
     try {
       const v = await f();
       if (v !== undefined && v !== false) {
         return v as T;
       }
-    } catch {
-      // not yet
+    } catch (e) {
+      lastError = e; // not yet; said on time-out, since it may be why
     }
     if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}`);
+      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
     }
     await sleep(50);
   }
@@ -46,15 +51,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A notebook of code cells with ids `cell-0`, `cell-1`, ... */
-export function notebook(sources: string[], cellType = 'code'): object {
+/**
+ * A notebook of cells of one type: from a list of sources, with ids `cell-0`, `cell-1`, ...;
+ * from a record, with its keys as ids (in the record's order).
+ */
+export function notebook(sources: string[] | Record<string, string>, cellType = 'code'): object {
+  const cells = Array.isArray(sources)
+    ? sources.map((source, i) => [`cell-${i}`, source])
+    : Object.entries(sources);
   return {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {},
-    cells: sources.map((source, i) => ({
+    cells: cells.map(([id, source]) => ({
       cell_type: cellType,
-      id: `cell-${i}`,
+      id,
       metadata: {},
       source,
       ...(cellType === 'code' ? { outputs: [], execution_count: null } : {})

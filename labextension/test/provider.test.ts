@@ -16,7 +16,8 @@ import {
   IStatusChange,
   IWebSocketLike,
   NotAppliedError,
-  RoomProvider
+  RoomProvider,
+  STABLE_CONNECTION_MS
 } from '../src/provider';
 
 class FakeClock {
@@ -240,14 +241,35 @@ test('network loss: offline with capped exponential backoff, reset after sync', 
   }
   assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
   assert.equal(provider.attempt, 9);
-  // The server comes back: the next attempt syncs and the backoff starts over.
+  // The server comes back: the next attempt syncs, and once the connection has lasted
+  // the backoff starts over.
   room.autoAccept = true;
   clock.advance(30000);
   await flush();
   assert.equal(provider.status, 'connected');
+  clock.advance(STABLE_CONNECTION_MS);
   assert.equal(provider.attempt, 0);
   room.last.serverClose(1013);
   assert.equal(statuses[statuses.length - 1].retryInMs, 500);
+  provider.dispose();
+  assert.equal(clock.pending, 0);
+});
+
+test('dropped right after each sync: the backoff keeps growing', async () => {
+  const { room, clock, provider, statuses } = setup();
+  await provider.ready;
+  // As when the server refuses an edit this window re-sends at every sync (1009).
+  const delays: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    room.last.serverClose(1009);
+    const last = statuses[statuses.length - 1];
+    assert.equal(last.status, 'offline');
+    delays.push(last.retryInMs!);
+    clock.advance(last.retryInMs!);
+    await flush();
+    assert.equal(provider.status, 'connected');
+  }
+  assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000]);
   provider.dispose();
   assert.equal(clock.pending, 0);
 });
