@@ -19,19 +19,18 @@ const SLIDER = 'import ipywidgets as widgets\nslider = widgets.IntSlider(value=7
 suite.test('a slider made in one window shows in the others, at once in one opened later, and moves everywhere', {}, async run => {
   const nb = run.notebook([SLIDER, 'print(slider.value)']);
   const [a, b] = await run.openMany(nb, 2);
-  // TODO(trust): b had the cell open before a ran it; without the trust fix it shows
-  // the slider as text. Remove this line once main has the fix.
-  await b.trustCells();
+  // b had the cell open, untrusted, before a ran it: the cell becomes trusted in b too
+  // (the kernel actor marks the cells it runs trusted), else b would show the slider as text.
   await a.runCell(0);
-  await a.waitForSlider(0, '7', { timeout: 30_000 });
-  await b.waitForSlider(0, '7');
+  await a.waitForSlider(0, { value: '7', timeout: 30_000 });
+  await b.waitForSlider(0, { value: '7' });
   await run.lab.waitForRoom(nb, room => room.widgets >= 1, { what: "the slider in the document's widgets" });
 
   const late = await run.open(nb, 'late');
-  await late.waitForSlider(0, '7', { timeout: AT_ONCE_MS });
+  await late.waitForSlider(0, { value: '7', timeout: AT_ONCE_MS });
   // The late window moves it: the others and the kernel follow.
   await late.nudgeSlider(0);
-  for (const window of [a, b, late]) await window.waitForSlider(0, '8');
+  for (const window of [a, b, late]) await window.waitForSlider(0, { value: '8' });
   await b.runCell(1);
   for (const window of [a, b, late]) await window.waitForOutput(1, '8');
 });
@@ -70,14 +69,14 @@ suite.test('a window opened while the kernel is busy renders the widgets at once
   const [a] = await run.openMany(nb, 1);
   await a.runCell(0);
   await a.runCell(1);
-  await a.waitForSlider(0, '42', { timeout: 30_000 });
+  await a.waitForSlider(0, { value: '42', timeout: 30_000 });
   await a.runCell(2);
   await run.lab.waitForRoom(nb, room => room.kernel?.running === 'cell-2', { what: 'the long cell running' });
 
   // b opens now, its kernel connection routed through the test.
   let link;
   const b = await run.open(nb, 'busy', { prepare: async page => (link = await KernelLink.route(page)) });
-  await b.waitForSlider(0, '42', { timeout: AT_ONCE_MS });
+  await b.waitForSlider(0, { value: '42', timeout: AT_ONCE_MS });
   await b.cell(0).locator('.jupyter-button').waitFor({ state: 'visible', timeout: 1_000 });
   assert.equal((await run.lab.room(nb)).kernel?.running, 'cell-2', 'the kernel was busy all along');
   await b.screenshot(run.dir, 'kernel-busy');
@@ -89,8 +88,8 @@ suite.test('a window opened while the kernel is busy renders the widgets at once
   await waitUntil(() => link.sockets > 0, 'b to open its kernel websocket');
   link.hold();
   fs.writeFileSync(path.join(run.lab.root, go1), '');
-  await a.waitForSlider(0, '50');
-  await b.waitForSlider(0, '50');
+  await a.waitForSlider(0, { value: '50' });
+  await b.waitForSlider(0, { value: '50' });
   await b.cell(2).locator('.widget-text input').waitFor({ state: 'visible', timeout: 10_000 });
   assert.equal(await b.cell(2).locator('.widget-text input').inputValue(), 'made while busy');
   await b.cell(0).locator('.jupyter-button').waitFor({ state: 'detached', timeout: 10_000 });
@@ -104,10 +103,10 @@ suite.test('a window opened while the kernel is busy renders the widgets at once
   assert.notEqual(dragged, '50', 'the drag moved the slider');
   assert.deepEqual(await a.sliderValues(0), ['50'], 'a waits for the kernel');
   fs.writeFileSync(path.join(run.lab.root, go2), '');
-  await a.waitForSlider(0, dragged, { timeout: 15_000 });
+  await a.waitForSlider(0, { value: dragged, timeout: 15_000 });
   await a.runCell(3);
   for (const window of [a, b]) await window.waitForOutput(3, dragged);
   // A value the kernel sets reaches both windows.
   await b.runCell(4);
-  for (const window of [a, b]) await window.waitForSlider(0, '77');
+  for (const window of [a, b]) await window.waitForSlider(0, { value: '77' });
 });

@@ -230,16 +230,16 @@ export class Window {
   }
 
   /**
-   * Waits until cell `index` shows a slider reading `expected` (or any slider, without
-   * `expected`); returns the value it shows.
+   * Waits until cell `index` shows a slider reading `value` (or any slider, without
+   * `value`); returns the value it shows.
    */
-  async waitForSlider(index, expected, { timeout = 10_000 } = {}) {
+  async waitForSlider(index, { value, timeout = 10_000 } = {}) {
     const values = await this._poll(
       () => this.sliderValues(index),
-      shown => (expected === undefined ? shown.length > 0 : shown.includes(expected)),
-      { timeout, what: `cell ${index}'s slider ${expected === undefined ? 'shown' : `at ${expected}`}` }
+      shown => (value === undefined ? shown.length > 0 : shown.includes(value)),
+      { timeout, what: `cell ${index}'s slider ${value === undefined ? 'shown' : `at ${value}`}` }
     );
-    return expected ?? values[0];
+    return value ?? values[0];
   }
 
   /** Moves the first slider of cell `index` one step right with the keyboard, as a user can. */
@@ -294,18 +294,6 @@ export class Window {
   /** Waits until `predicate(remoteCursors())` holds; returns what was seen. */
   waitForRemoteCursors(predicate, what, { timeout = 10_000 } = {}) {
     return this._poll(() => this.remoteCursors(), predicate, { timeout, what });
-  }
-
-  /**
-   * TODO(trust): remove once main marks the cells the kernel actor runs as trusted in
-   * every window (server `metadata.trusted`, front-end `trust.ts`). Until then a window
-   * renders widget views only in cells it trusts itself, so tests trust them by hand.
-   */
-  trustCells() {
-    return this.page.evaluate(path => {
-      const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
-      for (const cell of panel.content.widgets) cell.model.trusted = true;
-    }, this.path);
   }
 
   /** Polls `read()` until `done(value)`; throws with the last value after `timeout` ms. */
