@@ -74,6 +74,8 @@ export class Window {
     this.name = name;
     this.workspace = workspace;
     this.logs = [];
+    /** Patterns of errors a test expects in this window (see `expectErrors`). */
+    this.expectedErrors = [];
     this.closed = false;
     page.on('console', message => this.logs.push(`${message.type()}: ${message.text()}`));
     page.on('pageerror', error => this.logs.push(`pageerror: ${error.stack ?? error}`));
@@ -320,7 +322,19 @@ export class Window {
 
   /** Errors that must never happen: uncaught ones, and those the extension logs. */
   errors() {
-    return this.logs.filter(line => line.startsWith('pageerror:') || /^(error|warning): jupyter-crdt-sync:/.test(line));
+    return this.logs.filter(
+      line =>
+        (line.startsWith('pageerror:') || /^(error|warning): jupyter-crdt-sync:/.test(line)) &&
+        !this.expectedErrors.some(pattern => pattern.test(line))
+    );
+  }
+
+  /**
+   * Lets the errors matching `pattern` (a RegExp on the logged line) happen in this window
+   * without failing the test: only for a test that provokes them on purpose.
+   */
+  expectErrors(pattern) {
+    this.expectedErrors.push(pattern);
   }
 
   /** The titles and texts of the dialogs shown now. */
