@@ -331,14 +331,7 @@ export class RoomProvider implements IDisposable {
     if (TERMINAL_STATUSES.has(this._status)) {
       return;
     }
-    const ws = this._ws;
-    if (ws) {
-      this._detach(ws);
-      try {
-        ws.close(CloseCode.normal);
-      } catch {
-        // ignore
-      }
+    if (this._closeSocket()) {
       this._afterDisconnect();
     }
     this._clearRetry();
@@ -359,15 +352,7 @@ export class RoomProvider implements IDisposable {
     this.awareness.off('update', this._onAwarenessUpdate);
     this._clearRetry();
     this._clearStableTimer();
-    const ws = this._ws;
-    if (ws) {
-      this._detach(ws);
-      try {
-        ws.close(CloseCode.normal);
-      } catch {
-        // ignore
-      }
-    }
+    this._closeSocket();
     this._ws = null;
     this._failRoundTrips('disposed');
     if (this._ownsAwareness) {
@@ -499,6 +484,21 @@ export class RoomProvider implements IDisposable {
     if (others.length > 0) {
       awarenessProtocol.removeAwarenessStates(this.awareness, others, this);
     }
+  }
+
+  /** Close the current socket without waiting for its close event; false if none. */
+  private _closeSocket(): boolean {
+    const ws = this._ws;
+    if (!ws) {
+      return false;
+    }
+    this._detach(ws);
+    try {
+      ws.close(CloseCode.normal);
+    } catch {
+      // Already closing or closed: nothing more to do.
+    }
+    return true;
   }
 
   private _detach(ws: IWebSocketLike): void {
