@@ -162,6 +162,7 @@ class CRDTSync(ExtensionApp):
                 eviction_delay=self.eviction_delay,
                 file_check_interval=self.file_check_interval,
                 widget_state_in_file=self.widget_state_in_file,
+                widget_update_interval=self.widget_update_interval,
             ),
             self.log,
             store=self.store,
@@ -178,12 +179,10 @@ class CRDTSync(ExtensionApp):
             ActorSettings(
                 OutputLimits(self.max_output_bytes, self.max_cell_output_bytes),
                 kernel_ready_timeout=self.kernel_ready_timeout,
-                widget_update_interval=self.widget_update_interval,
             ),
             self.log,
             event_logger=self.serverapp.event_logger,
         )
-        self.room_manager.kernel_status = self.kernel_actors.kernel_status
         self._sweeper: asyncio.Task[None] | None = None
         if self.forget_missing_interval > 0:
             IOLoop.current().add_callback(self._start_sweeper)
@@ -229,7 +228,9 @@ class CRDTSync(ExtensionApp):
         # Renames, deletions and saves made through the contents manager, by anyone.
         action, path = data.get("action"), str(data.get("path", "")).strip("/")
         if action == "rename":
-            await self.room_manager.file_renamed(str(data.get("source_path", "")).strip("/"), path)
+            source_path = str(data.get("source_path", "")).strip("/")
+            await self.room_manager.file_renamed(source_path, path)
+            await self.kernel_actors.renamed(source_path, path)
         elif action == "delete":
             await self.room_manager.file_deleted(path)
         elif action in ("save", "upload"):

@@ -21,6 +21,8 @@ from jupyter_server.services.contents.manager import ContentsManager
 from jupyter_ydoc import YNotebook
 from tornado.web import HTTPError
 
+from .location import Location
+
 # What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
 # back, it would change a file that nobody edited.
 _PLACEHOLDER_METADATA = {
@@ -87,34 +89,64 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class WrittenFile:
+    """What the room last wrote to its file, or last accepted from it: the one record of
+    it, shared by the file writer (which updates it after every write) and the file
+    watcher (which tells the room's own writes from outside edits by it, and merges
+    outside edits against it).
+    """
+
+    def __init__(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+        # The notebook as the file holds it (file_view), and the document's id of each of
+        # its cells (files < 4.5 have none).
+        self.content = file_view(content)
+        self.cell_ids = cell_ids
+        # What the writer is writing right now, if anything.
+        self.writing: dict[str, Any] | None = None
+
+    def is_own_write(self, content: dict[str, Any]) -> bool:
+        """Whether a file holding `content` is the room's own doing (done or under way)."""
+        content = file_view(content)
+        return content == self.content or content == self.writing
+
+    def record(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+        """The file now holds `content`: written by the room, or merged in from outside."""
+        self.content = file_view(content)
+        self.cell_ids = cell_ids
+
+
 class FileWriter:
     """Writes one room's notebook back to its file, debounced, and at close.
 
     A change waits `delay` seconds of quiet, but never more than `max_delay` seconds in
-    total, so continuous typing still reaches the disk every few seconds.
+    total, so continuous typing still reaches the disk every few seconds. Before each
+    write `check_file` (the file watcher's check) merges outside edits into the document,
+    so that a write never overwrites an edit made to the file since the last one; it
+    answers False if the file is gone and must not be written again.
     """
 
     def __init__(
         self,
-        path: str,
+        location: Location,
         notebook: YNotebook,
         contents_manager: ContentsManager,
+        written: WrittenFile,
         *,
         delay: float,
         max_delay: float,
         log: Logger,
         loaded_content: dict[str, Any],
+        check_file: Callable[[], Awaitable[bool]] | None = None,
         before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.path = path
+        self._location = location
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
-        # What this writer is writing right now, if anything.
-        self._writing: dict[str, Any] | None = None
         self._notebook = notebook
         self._contents_manager = contents_manager
+        self._written = written
         self._delay = delay
         self._max_delay = max(max_delay, delay)
         self._log = log
@@ -123,44 +155,22 @@ class FileWriter:
             for key, value in _PLACEHOLDER_METADATA.items()
             if key not in loaded_content.get("metadata", {})
         }
-        self._last_written = file_view(loaded_content)
-        self._written_cell_ids = document_cell_ids(notebook, loaded_content)
+        self._check_file = check_file
         self._before_write = before_write
         # Adds to the notebook what lives beside the cells in the document (widget state).
         self._complete = complete
-        # Set by the room manager: merges outside edits into the document, so that a write
-        # never overwrites an edit made to the file since the last one; False if the file
-        # is gone and must not be written again.
-        self.check_outside_edits: Callable[[], Awaitable[bool]] | None = None
         self._dirty = False
         self._changed = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def path(self) -> str:
+        return self._location.path
+
+    @property
     def dirty(self) -> bool:
         return self._dirty
-
-    @property
-    def written_content(self) -> dict[str, Any]:
-        """The notebook as the file holds it since this writer last wrote (or loaded) it."""
-        return self._last_written
-
-    def is_own_write(self, content: dict[str, Any]) -> bool:
-        """Whether a file holding `content` is this writer's doing (done or under way)."""
-        content = file_view(content)
-        return content == self._last_written or content == self._writing
-
-    @property
-    def written_cell_ids(self) -> list[str]:
-        """The document's id of each cell of `written_content` (files < 4.5 have none)."""
-        return self._written_cell_ids
-
-    def accept_outside_content(self, content: dict[str, Any], cell_ids: list[str]) -> None:
-        """The file was changed outside the room and merged in: it is the new base."""
-        self._last_written = file_view(content)
-        self._written_cell_ids = cell_ids
-        self.mark_changed()
 
     def start(self) -> None:
         if self._task is not None:
@@ -198,7 +208,7 @@ class FileWriter:
         async with self._save_lock:
             if not self._dirty:
                 return True
-            if self.check_outside_edits is not None and not await self.check_outside_edits():
+            if self._check_file is not None and not await self._check_file():
                 return True
             self._dirty = False
             try:
@@ -212,7 +222,7 @@ class FileWriter:
             if self._complete is not None:
                 self._complete(content)
             content = file_view(content)
-            if content == self._last_written:
+            if content == self._written.content:
                 return True
             try:
                 notebook = nbformat.from_dict(copy.deepcopy(content))
@@ -223,7 +233,7 @@ class FileWriter:
                 return False
             model = {"type": "notebook", "format": "json", "content": notebook}
             cell_ids = document_cell_ids(self._notebook, content)
-            self._writing = content
+            self._written.writing = content
             try:
                 if self._before_write is not None:
                     await self._before_write(self.path, content, cell_ids)
@@ -233,9 +243,8 @@ class FileWriter:
                 self._report_error(f"could not write {self.path!r}: {exc}")
                 return False
             finally:
-                self._writing = None
-            self._last_written = content
-            self._written_cell_ids = cell_ids
+                self._written.writing = None
+            self._written.record(content, cell_ids)
             self.last_saved = datetime.now(timezone.utc)
             self.saves += 1
             if self.last_error is not None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from jupyter_ydoc import YNotebook
 from pycrdt import ArrayEvent, Awareness, Doc, Map, TransactionEvent, merge_updates
 
+from .location import Location
 from .peer import Peer
 from .protocol import (
     MessageKind,
@@ -64,8 +65,9 @@ class StaleReplicaError(ProtocolError):
 
 
 class Room:
-    def __init__(self, path: str, *, log: Logger) -> None:
-        self.path = path
+    def __init__(self, location: Location | str, *, log: Logger) -> None:
+        # Shared with the other parts of the open notebook: a rename changes it there.
+        self._location = location if isinstance(location, Location) else Location(location)
         self.doc: Doc = Doc()
         self.notebook = YNotebook(self.doc)
         # jupyter-ydoc's undo manager tracks every transaction when no origin is named, and
@@ -98,6 +100,10 @@ class Room:
 
     def __repr__(self) -> str:
         return f"<Room {self.path!r} peers={len(self.peers)}>"
+
+    @property
+    def path(self) -> str:
+        return self._location.path
 
     # -- document ------------------------------------------------------------------------
 
