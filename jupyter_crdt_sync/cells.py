@@ -6,6 +6,8 @@ uses these, so that the layout jupyter-ydoc and @jupyter/ydoc expect is written 
 
 from __future__ import annotations
 
+import copy
+import uuid
 from typing import Any
 
 from jupyter_ydoc import YNotebook
@@ -49,3 +51,35 @@ def youtput(output: dict[str, Any]) -> Map:
     if output.get("output_type") == "stream":
         output = {**output, "text": Text(multiline(output.get("text", "")))}
     return Map(output)
+
+
+def new_ycell(notebook: YNotebook, cell: dict[str, Any]) -> Map:
+    """A cell for the document, laid out as jupyter-ydoc does; a cell of a type this
+    nbformat does not know may have no `source`, and then gets none (jupyter-ydoc's
+    `create_ycell` would fail, or add one that was never in the file)."""
+    if "source" in cell:
+        return notebook.create_ycell(cell)
+    metadata = cell.get("metadata")
+    return Map(
+        {
+            **copy.deepcopy(cell),
+            "id": cell.get("id") or str(uuid.uuid4()),
+            "metadata": Map(copy.deepcopy(metadata)) if isinstance(metadata, dict) else metadata,
+        }
+    )
+
+
+def load_notebook(notebook: YNotebook, content: dict[str, Any]) -> None:
+    """Fill an empty document from a notebook, in one transaction: jupyter-ydoc's `set`,
+    except that cells without a `source` (types this nbformat does not know) keep none."""
+    cells = content.get("cells") or []
+    sourceless = [index for index, cell in enumerate(cells) if "source" not in cell]
+    with notebook.ydoc.transaction():
+        notebook.set(
+            {
+                **content,
+                "cells": [cell if "source" in cell else {**cell, "source": ""} for cell in cells],
+            }
+        )
+        for index in sourceless:
+            del notebook.ycells[index]["source"]

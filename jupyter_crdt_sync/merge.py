@@ -23,7 +23,7 @@ from typing import Any
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Map, Text
 
-from .cells import cell_index, cell_source, youtput
+from .cells import cell_index, cell_source, new_ycell, youtput
 from .text_offsets import utf8_offset
 
 
@@ -137,7 +137,7 @@ def merge_into_notebook(
                 after = cell_index(ycells, previous) if previous is not None else None
                 new_cell = dict(cell)
                 new_cell["id"] = key
-                ycells.insert(0 if after is None else after + 1, notebook.create_ycell(new_cell))
+                ycells.insert(0 if after is None else after + 1, new_ycell(notebook, new_cell))
                 report.added.append(key)
             if cell_index(ycells, key) is not None:
                 previous = key

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import posixpath
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
 
-import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 from jupyter_ydoc import YNotebook
 from tornado.web import HTTPError
 
 from .location import Location
+from .writable import writable_notebook
 
 # What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
 # back, it would change a file that nobody edited.
@@ -63,15 +62,13 @@ async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[st
 def file_view(content: dict[str, Any]) -> dict[str, Any]:
     """The notebook as its file holds it: without the fields nbformat never writes (the
     contents manager adds `trusted` to every cell it reads). Compare notebooks this way."""
-    metadata = {
-        key: value
-        for key, value in content.get("metadata", {}).items()
-        if key not in _TRANSIENT_METADATA
-    }
+    metadata = content.get("metadata", {})
+    if isinstance(metadata, dict):
+        metadata = {k: v for k, v in metadata.items() if k not in _TRANSIENT_METADATA}
     cells = []
     for cell in content.get("cells", []):
-        cell_metadata = cell.get("metadata", {})
-        if "trusted" in cell_metadata:
+        cell_metadata = cell.get("metadata") if isinstance(cell, dict) else None
+        if isinstance(cell_metadata, dict) and "trusted" in cell_metadata:
             cell = {**cell, "metadata": {k: v for k, v in cell_metadata.items() if k != "trusted"}}
         cells.append(cell)
     return {**content, "metadata": metadata, "cells": cells}
@@ -144,6 +141,9 @@ class FileWriter:
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
+        # The cells of the document the last write left out of the file, with the reason
+        # for each (they stay in the room, and in its stored history).
+        self.left_out: dict[str, str] = {}
         self._notebook = notebook
         self._contents_manager = contents_manager
         self._written = written
@@ -204,54 +204,67 @@ class FileWriter:
                     self._changed.set()
 
     async def save(self) -> bool:
-        """Write the document to the file if it differs from what was last written."""
+        """Write the document to the file if it differs from what was last written.
+
+        Never raises: a failure is reported (`last_error`, the log, once per cause) and
+        the document stays marked changed, to be written at the next attempt."""
         async with self._save_lock:
             if not self._dirty:
                 return True
-            if self._check_file is not None and not await self._check_file():
-                return True
-            self._dirty = False
             try:
-                content = await self._notebook.aget()
+                return await self._save()
             except Exception as exc:
-                # Never let a damaged document stop the writer; report it and keep trying.
+                # Broad on purpose: whatever a document or a contents manager throws, the
+                # writer must go on (the traceback is logged once, for the bug it may be).
                 self._dirty = True
-                self._report_error(f"the document cannot be read as a notebook: {exc!r}")
+                self._report_error(f"writing {self.path!r} failed: {exc!r}", exc_info=True)
                 return False
-            self._drop_placeholders(content)
-            if self._complete is not None:
-                self._complete(content)
-            content = file_view(content)
-            if content == self._written.content:
-                return True
-            try:
-                notebook = nbformat.from_dict(copy.deepcopy(content))
-                nbformat.validate(notebook)
-            except nbformat.ValidationError as exc:
-                self._dirty = True
-                self._report_error(f"the document is not a valid notebook: {exc.message}")
-                return False
-            model = {"type": "notebook", "format": "json", "content": notebook}
-            cell_ids = document_cell_ids(self._notebook, content)
-            self._written.writing = content
-            try:
-                if self._before_write is not None:
-                    await self._before_write(self.path, content, cell_ids)
-                await ensure_async(self._contents_manager.save(model, self.path))
-            except (HTTPError, OSError) as exc:
-                self._dirty = True
-                self._report_error(f"could not write {self.path!r}: {exc}")
-                return False
-            finally:
-                self._written.writing = None
-            self._written.record(content, cell_ids)
-            self.last_saved = datetime.now(timezone.utc)
-            self.saves += 1
+
+    async def _save(self) -> bool:
+        if self._check_file is not None and not await self._check_file():
+            return True
+        self._dirty = False
+        try:
+            content = await self._notebook.aget()
+        except Exception as exc:
+            # A document no peer can damage (content_guard.py) still reads; if it ever
+            # does not, report it and keep trying.
+            self._dirty = True
+            self._report_error(f"the document cannot be read as a notebook: {exc!r}")
+            return False
+        self._drop_placeholders(content)
+        if self._complete is not None:
+            self._complete(content)
+        all_ids = document_cell_ids(self._notebook, content)
+        writable = writable_notebook(file_view(content), self._written.content)
+        content = writable.content
+        cell_ids = [all_ids[index] for index in writable.kept if index < len(all_ids)]
+        self.left_out = writable.left_out
+        if writable.problems:
+            self._report_error(writable.describe(self.path))
+        if content == self._written.content:
+            return True
+        model = {"type": "notebook", "format": "json", "content": writable.node}
+        self._written.writing = content
+        try:
+            if self._before_write is not None:
+                await self._before_write(self.path, content, cell_ids)
+            await ensure_async(self._contents_manager.save(model, self.path))
+        except (HTTPError, OSError) as exc:
+            self._dirty = True
+            self._report_error(f"could not write {self.path!r}: {exc}")
+            return False
+        finally:
+            self._written.writing = None
+        self._written.record(content, cell_ids)
+        self.last_saved = datetime.now(timezone.utc)
+        self.saves += 1
+        if not writable.problems:
             if self.last_error is not None:
                 self._log.info("[persist] %r written again after an error", self.path)
             self.last_error = None
-            self._log.debug("[persist] wrote %r", self.path)
-            return True
+        self._log.debug("[persist] wrote %r", self.path)
+        return True
 
     def _drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
@@ -259,10 +272,10 @@ class FileWriter:
             if metadata.get(key) == placeholder:
                 del metadata[key]
 
-    def _report_error(self, message: str) -> None:
+    def _report_error(self, message: str, exc_info: bool = False) -> None:
         # Log a failure once, not at every retry.
         if message != self.last_error:
-            self._log.error("[persist] %s", message)
+            self._log.error("[persist] %s", message, exc_info=exc_info)
         self.last_error = message
 
     async def stop(self) -> None:

@@ -213,6 +213,8 @@ class OpenNotebook:
             "dirty": writer.dirty,
             "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
             "save_error": "; ".join(errors) or None,
+            # Cells kept in the room that the file cannot hold (writable.py).
+            "left_out": sorted(writer.left_out),
             "kernel": self.kernel.status() if self.kernel is not None else None,
             "widgets": len(room.widgets),
             "store": None
