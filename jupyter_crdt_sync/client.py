@@ -28,7 +28,7 @@ from urllib.parse import quote
 from jupyter_ydoc import YNotebook
 from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from .cells import find_cell, multiline
 from .protocol import (
@@ -195,7 +195,7 @@ class RoomClient:
             return
         try:
             future = self._connection.write_message(frame, binary=True)
-        except Exception:
+        except WebSocketClosedError:
             return  # closed: a reconnect re-syncs whatever did not get through
         future.add_done_callback(_ignore_result)
 

@@ -179,8 +179,13 @@ class KernelActor:
         try:
             link = await self._link_to(request.kernel_id)
         except Exception as exc:
+            # Broad: a kernel can fail to answer in many ways; the traceback says which.
             self._log.error(
-                "[kernel] %r: kernel %s cannot be reached: %s", self.path, request.kernel_id, exc
+                "[kernel] %r: kernel %s cannot be reached: %s",
+                self.path,
+                request.kernel_id,
+                exc,
+                exc_info=not isinstance(exc, (asyncio.TimeoutError, HTTPError, KeyError)),
             )
             execution.finish("aborted")
             return "aborted"
@@ -445,7 +450,8 @@ class KernelActors:
 
     async def stop(self) -> None:
         if self._event_logger is not None:
-            with contextlib.suppress(Exception):
+            # Never registered, or already removed: nothing to undo.
+            with contextlib.suppress(KeyError, ValueError):
                 self._event_logger.remove_listener(
                     schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
                 )
