@@ -243,6 +243,8 @@ class FileWriter:
         if writable.problems:
             self._report_error(writable.describe(self.path))
         if content == self._written.content:
+            if not writable.problems:
+                self.last_error = None  # the file holds the whole document already
             return True
         model = {"type": "notebook", "format": "json", "content": writable.node}
         self._written.writing = content
