@@ -8,52 +8,33 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
-import sys
-import tarfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 
 from jupyter_crdt_sync.cells import cell_source
 from jupyter_crdt_sync.notebook_file import file_view
 
+from .sdists import files_in_sdist
+
 SDISTS = ("nbformat", "nbconvert")
-CACHE = Path(
-    os.environ.get("CRDTSYNC_SDIST_CACHE", Path.home() / ".cache" / "jupyter-crdt-sync" / "sdists")
-)
 
 
 @functools.cache
 def real_notebooks() -> dict[str, bytes]:
     """Every nbformat 4 notebook in those sdists that nbformat reads and validates."""
-    wanted = [f"{name}=={version(name)}" for name in SDISTS]
-    archives = [CACHE / f"{spec.replace('==', '-')}.tar.gz" for spec in wanted]
-    if not all(archive.exists() for archive in archives):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-        command += ["--no-build-isolation", "-d", str(CACHE), *wanted]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        if result.returncode != 0:
-            pytest.skip(f"cannot download {wanted} with pip: {result.stderr[-500:]}")
     found = {}
-    for archive in archives:
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                if not member.name.endswith(".ipynb"):
-                    continue
-                data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                try:
-                    node = nbformat.reads(data.decode(), as_version=nbformat.NO_CONVERT)
-                    nbformat.validate(node)
-                except Exception:  # some are invalid or unreadable on purpose
-                    continue
-                if node.get("nbformat") == 4 and node.get("cells"):
-                    found[member.name] = data
+    for name in SDISTS:
+        for member, data in files_in_sdist(name, ".ipynb").items():
+            try:
+                node = nbformat.reads(data.decode(), as_version=nbformat.NO_CONVERT)
+                nbformat.validate(node)
+            except Exception:  # some are invalid or unreadable on purpose
+                continue
+            if node.get("nbformat") == 4 and node.get("cells"):
+                found[member] = data
     assert "nbformat-" + version("nbformat") + "/tests/test4plus.ipynb" in found
     assert len(found) >= 20, sorted(found)
     return found
