@@ -60,7 +60,7 @@ class ExecutionResult:
             for o in self.outputs
             if o.get("output_type") == "stream" and o["name"] == name
         ]
-        return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+        return "".join(_joined(t) for t in texts)
 
     @property
     def stdout(self) -> str:
@@ -69,6 +69,37 @@ class ExecutionResult:
     @property
     def stderr(self) -> str:
         return self.stream("stderr")
+
+    @property
+    def text(self) -> str:
+        """Everything the cell showed as text, in order: streams, and the `text/plain` of
+        results and displays (one per line)."""
+        parts = []
+        for output in self.outputs:
+            if output.get("output_type") == "stream":
+                parts.append(_joined(output.get("text", "")))
+            elif "text/plain" in (output.get("data") or {}):
+                plain = _joined(output["data"]["text/plain"])
+                parts.append(plain if plain.endswith("\n") else plain + "\n")
+        return "".join(parts)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The MIME bundles of the results and displays, merged (a later one's type wins):
+        `result.data["image/png"]` is the base64 of the last PNG shown."""
+        merged: dict[str, Any] = {}
+        for output in self.outputs:
+            if output.get("output_type") in ("execute_result", "display_data"):
+                merged.update(output.get("data") or {})
+        return merged
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The `error` output (`ename`, `evalue`, `traceback`) if the cell raised."""
+        for output in self.outputs:
+            if output.get("output_type") == "error":
+                return output
+        return None
 
 
 class RoomClient:
@@ -402,6 +433,10 @@ def room_url(server_url: str, path: str) -> str:
     if base.startswith("http"):
         base = "ws" + base[len("http") :]
     return base + ROOM_ENDPOINT + quote(path.strip("/"), safe="/")
+
+
+def _joined(text: str | list[str]) -> str:
+    return "".join(text) if isinstance(text, list) else text
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:
