@@ -184,13 +184,13 @@ class CellItem(pytest.Item):
             self.user_properties.append((DIFF_PROPERTY, _report_entry(diff)))
             raise CellFailure(diff.text)
 
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CellFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.path.name}::{self.name}"
 
 
 class NotebookState:

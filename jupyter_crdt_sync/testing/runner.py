@@ -24,6 +24,9 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..client import ExecutionResult, RoomClient
 
+# How long a cell may wait for its kernel to start (the server's kernel_ready_timeout is
+# 60 s by default, after which the actor drops the cell as aborted).
+KERNEL_START = 90.0
 # How long an interrupted cell may take to stop before the kernel counts as stuck.
 INTERRUPT_GRACE = 10.0
 
@@ -107,9 +110,16 @@ class NotebookRun:
     async def run_cell(self, cell_id: str, timeout: float) -> CellOutcome:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        # The first request may start the kernel: the HTTP call gets time for that.
-        (msg_id,) = await self.room.execute(cell_id, timeout=timeout + 60)
+        # The first request may start the kernel, and a cell waits in the actor's queue
+        # until the kernel answers: the timeout counts from when the cell starts running.
+        (msg_id,) = await self.room.execute(cell_id, timeout=KERNEL_START + timeout)
+
+        def running(room: RoomClient) -> bool:
+            execution = room.execution(cell_id)
+            return execution["msg_id"] == msg_id and execution["state"] != "queued"
+
         try:
+            await self.room.wait_for(running, KERNEL_START)
             result = await self.room.wait_for_execution(cell_id, msg_id, timeout)
         except TimeoutError:
             await self.api.interrupt(self.path)
