@@ -90,7 +90,8 @@ class ExecutionResult:
         merged: dict[str, Any] = {}
         for output in self.outputs:
             if output.get("output_type") in ("execute_result", "display_data"):
-                merged.update(output.get("data") or {})
+                for mime, value in (output.get("data") or {}).items():
+                    merged[mime] = _joined(value) if isinstance(value, list) else value
         return merged
 
     @property
