@@ -271,7 +271,7 @@ def test_a_crashed_kernel_fails_the_remaining_cells(
     )
 
 
-def test_k_runs_the_earlier_cells_first_and_x_stops(
+def test_k_runs_the_earlier_cells_first_x_stops_and_nb_kernel_chooses(
     pytester: pytest.Pytester, shared_server: LocalServer
 ) -> None:
     write(
@@ -287,6 +287,11 @@ def test_k_runs_the_earlier_cells_first_and_x_stops(
     outcome.assert_outcomes(passed=1, deselected=3)
     outcome = run_shared(pytester, shared_server, "--nb-outputs", "-x", "bad.ipynb", "order.ipynb")
     outcome.assert_outcomes(failed=1)
+    outcome = run_shared(
+        pytester, shared_server, "--nb-outputs", "--nb-kernel", "nope", "bad.ipynb"
+    )
+    outcome.assert_outcomes(failed=1)
+    outcome.stdout.fnmatch_lines(["*HTTP 400: The notebook's kernel 'nope' is not installed*"])
 
 
 def test_xdist_two_workers_each_with_a_server(pytester: pytest.Pytester) -> None:

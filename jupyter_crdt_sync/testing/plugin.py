@@ -228,6 +228,8 @@ class NotebookState:
     def outcome(self, index: int) -> Any:
         """What the cell at `index` did, running first every earlier code cell that has
         not run (skipped cells stay skipped)."""
+        from tornado.httpclient import HTTPClientError
+
         for position, cell in enumerate(self.notebook["cells"][: index + 1]):
             if position in self.outcomes or cell.get("cell_type") != "code":
                 continue
@@ -235,7 +237,11 @@ class NotebookState:
                 continue
             if self.broken is not None:
                 raise CellFailure(f"{self.cell_name(index)} was not run: {self.broken}")
-            outcome = self.session.run(self.run.run_cell(_scratch_id(position), self.timeout))
+            try:
+                outcome = self.session.run(self.run.run_cell(_scratch_id(position), self.timeout))
+            except (OSError, HTTPClientError) as exc:  # a refused request, a lost server
+                self.broken = f"the server refused to run {self.cell_name(position)}: {exc}"
+                raise CellFailure(self.broken) from None
             self.outcomes[position] = outcome
             if outcome.status == "timeout":
                 self.broken = f"{self.cell_name(position)} timed out after {self.timeout:g} s"

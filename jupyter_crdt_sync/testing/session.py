@@ -39,6 +39,7 @@ class PluginSession:
         self._root: tempfile.TemporaryDirectory[str] | None = None
         self._info: ServerInfo | None = None
         self._api: Any = None
+        self._failed: str | None = None
         # On a server we did not start, every scratch notebook lives under this folder.
         self.scratch = "" if url is None else f"nb-outputs-scratch-{secrets.token_hex(4)}/"
 
@@ -61,6 +62,8 @@ class PluginSession:
     def server(self, kernel_root: Path | None = None) -> ServerInfo:
         """The session's server, started now if need be; `kernel_root` is where kernels
         of our own server start (see server.py)."""
+        if self._failed is not None:
+            raise RuntimeError(self._failed)
         if self._info is None:
             if self._external is not None:
                 self._info = ServerInfo(self._external[0], self._external[1], None)
@@ -69,7 +72,12 @@ class PluginSession:
 
                 self._root = tempfile.TemporaryDirectory(prefix="crdtsync-root-")
                 root = Path(self._root.name)
-                self._server = LocalServer(root, kernel_root=kernel_root).start()
+                try:
+                    self._server = LocalServer(root, kernel_root=kernel_root).start()
+                except RuntimeError as exc:
+                    # Said once; every later test fails at once with the same reason.
+                    self._failed = f"the test server could not start: {exc}"
+                    raise
                 self._info = ServerInfo(self._server.url, self._server.token, root)
         return self._info
 
