@@ -19,6 +19,7 @@ import argparse
 import base64
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -115,9 +116,9 @@ def run_pytest(folder: Path, args: list[str], workers: int) -> tuple[float, dict
     seconds = time.perf_counter() - started
     verdicts: dict[str, bool] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        notebook = Path(case.get("file") or case.get("classname", "").replace(".", "/")).stem
-        notebook = notebook or case.get("classname", "")
-        name = next((p for p in notebook.replace("/", ".").split(".") if p.startswith("nb")), "")
+        where = " ".join(case.get(key, "") for key in ("file", "classname", "name"))
+        found = re.search(r"nb\d{3}", where)
+        name = found.group(0) if found else where
         failed = any(child.tag in ("failure", "error") for child in case)
         verdicts[name] = verdicts.get(name, True) and not failed
     summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""

@@ -259,7 +259,8 @@ class NotebookState:
 
     def close(self) -> None:
         try:
-            self.session.run(self.run.close())
+            self.session.run(self.run.room.disconnect())
+            self.session.later(self.run.end())
         finally:
             if self.kept:
                 self._write_back()

@@ -131,6 +131,10 @@ class NotebookRun:
 
     async def close(self) -> None:
         await self.room.disconnect()
+        await self.end()
+
+    async def end(self) -> None:
+        """Shut the kernel down and delete the scratch copy (the slow part of closing)."""
         await self.api.end_session(self.path)
         await self.api.delete(self.path)
 

@@ -40,6 +40,7 @@ class PluginSession:
         self._info: ServerInfo | None = None
         self._api: Any = None
         self._failed: str | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         # On a server we did not start, every scratch notebook lives under this folder.
         self.scratch = "" if url is None else f"nb-outputs-scratch-{secrets.token_hex(4)}/"
 
@@ -58,6 +59,14 @@ class PluginSession:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coroutine)
+
+    def later(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background, while the next tests wait on the loop (a
+        kernel's shutdown need not hold up the next notebook); done by close() at the
+        latest."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        self._background.add(self._loop.create_task(coroutine))
 
     def server(self, kernel_root: Path | None = None) -> ServerInfo:
         """The session's server, started now if need be; `kernel_root` is where kernels
@@ -94,6 +103,11 @@ class PluginSession:
 
     def close(self) -> None:
         if self._loop is not None:
+            if self._background:
+                self._loop.run_until_complete(
+                    asyncio.gather(*self._background, return_exceptions=True)
+                )
+                self._background.clear()
             if self._api is not None and self.scratch:
                 # Deepest first: the contents API removes only empty folders.
                 for folder in sorted(self._api.created_dirs, key=len, reverse=True):
