@@ -28,8 +28,9 @@ from urllib.parse import quote
 from jupyter_ydoc import YNotebook
 from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
+from .cells import find_cell, multiline
 from .protocol import (
     MessageKind,
     create_awareness_message,
@@ -60,7 +61,7 @@ class ExecutionResult:
             for o in self.outputs
             if o.get("output_type") == "stream" and o["name"] == name
         ]
-        return "".join(_joined(t) for t in texts)
+        return "".join(multiline(t) for t in texts)
 
     @property
     def stdout(self) -> str:
@@ -77,9 +78,9 @@ class ExecutionResult:
         parts = []
         for output in self.outputs:
             if output.get("output_type") == "stream":
-                parts.append(_joined(output.get("text", "")))
+                parts.append(multiline(output.get("text", "")))
             elif "text/plain" in (output.get("data") or {}):
-                plain = _joined(output["data"]["text/plain"])
+                plain = multiline(output["data"]["text/plain"])
                 parts.append(plain if plain.endswith("\n") else plain + "\n")
         return "".join(parts)
 
@@ -91,7 +92,7 @@ class ExecutionResult:
         for output in self.outputs:
             if output.get("output_type") in ("execute_result", "display_data"):
                 for mime, value in (output.get("data") or {}).items():
-                    merged[mime] = _joined(value) if isinstance(value, list) else value
+                    merged[mime] = multiline(value) if isinstance(value, list) else value
         return merged
 
     @property
@@ -226,7 +227,7 @@ class RoomClient:
             return
         try:
             future = self._connection.write_message(frame, binary=True)
-        except Exception:
+        except WebSocketClosedError:
             return  # closed: a reconnect re-syncs whatever did not get through
         future.add_done_callback(_ignore_result)
 
@@ -311,10 +312,8 @@ class RoomClient:
         }
 
     def outputs(self, cell_id: str) -> list[dict[str, Any]]:
-        for index, ycell in enumerate(self.notebook.ycells):
-            if ycell.get("id") == cell_id:
-                return list(self.notebook.get_cell(index).get("outputs", []))
-        raise KeyError(f"no cell with id {cell_id!r}")
+        index, _ = self._found(cell_id)
+        return list(self.notebook.get_cell(index).get("outputs", []))
 
     async def wait_for_execution(
         self, cell_id: str, msg_id: str, timeout: float = 60.0
@@ -378,11 +377,14 @@ class RoomClient:
     def content(self) -> dict[str, Any]:
         return self.notebook.get()
 
+    def _found(self, cell_id: str) -> tuple[int, Map]:
+        found = find_cell(self.notebook, cell_id)
+        if found is None:
+            raise KeyError(f"no cell with id {cell_id!r}")
+        return found
+
     def _ycell(self, cell_id: str) -> Map:
-        for ycell in self.notebook.ycells:
-            if ycell.get("id") == cell_id:
-                return ycell
-        raise KeyError(f"no cell with id {cell_id!r}")
+        return self._found(cell_id)[1]
 
     # -- editing -------------------------------------------------------------------------
 
@@ -418,11 +420,7 @@ class RoomClient:
         return str(cell["id"])
 
     def delete_cell(self, cell_id: str) -> None:
-        for i, ycell in enumerate(self.notebook.ycells):
-            if ycell.get("id") == cell_id:
-                del self.notebook.ycells[i]
-                return
-        raise KeyError(f"no cell with id {cell_id!r}")
+        del self.notebook.ycells[self._found(cell_id)[0]]
 
     def set_awareness(self, state: dict[str, Any] | None) -> None:
         self.awareness.set_local_state(state)
@@ -434,10 +432,6 @@ def room_url(server_url: str, path: str) -> str:
     if base.startswith("http"):
         base = "ws" + base[len("http") :]
     return base + ROOM_ENDPOINT + quote(path.strip("/"), safe="/")
-
-
-def _joined(text: str | list[str]) -> str:
-    return "".join(text) if isinstance(text, list) else text
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:

@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import nbformat
 
+from ..cells import cell_source
+
 
 @dataclass(frozen=True)
 class NewOutputs:
@@ -44,7 +46,7 @@ def write_outputs(path: Path, updates: list[NewOutputs]) -> list[int]:
     stale = []
     for update in updates:
         cell = cells[update.index] if update.index < len(cells) else None
-        if cell is None or cell.get("cell_type") != "code" or _source(cell) != update.source:
+        if cell is None or cell.get("cell_type") != "code" or cell_source(cell) != update.source:
             stale.append(update.index)
             continue
         cell["outputs"] = [nbformat.from_dict(output) for output in update.outputs]
@@ -56,11 +58,6 @@ def write_outputs(path: Path, updates: list[NewOutputs]) -> list[int]:
         with replace_writing(str(path)) as file:
             file.write(text)
     return stale
-
-
-def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def _save_through_room(path: Path, content: dict[str, Any]) -> bool:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from ..cells import cell_source
 from .settings import IGNORE_OUTPUT, RAISES_EXCEPTION, SKIP, NbOutputsSettings, load_settings
 
 _SESSION = pytest.StashKey["Any"]()
@@ -121,7 +122,7 @@ class NotebookFile(pytest.File):
         except (ValueError, KeyError, TypeError) as exc:
             raise self.CollectError(f"{self.path} is not a readable notebook: {exc}") from None
         for index, cell in enumerate(cells):
-            if cell.get("cell_type") == "code" and _source(cell).strip():
+            if cell.get("cell_type") == "code" and cell_source(cell).strip():
                 yield CellItem.from_parent(self, name=f"cell_{index + 1}", index=index)
 
     def teardown(self) -> None:
@@ -233,7 +234,7 @@ class NotebookState:
         for position, cell in enumerate(self.notebook["cells"][: index + 1]):
             if position in self.outcomes or cell.get("cell_type") != "code":
                 continue
-            if not _source(cell).strip() or SKIP in self.settings.cell_flags(cell):
+            if not cell_source(cell).strip() or SKIP in self.settings.cell_flags(cell):
                 continue
             if self.broken is not None:
                 raise CellFailure(f"{self.cell_name(index)} was not run: {self.broken}")
@@ -254,7 +255,7 @@ class NotebookState:
 
         cell = self.notebook["cells"][index]
         self.kept.append(
-            NewOutputs(index, _source(cell), list(result.outputs), result.execution_count)
+            NewOutputs(index, cell_source(cell), list(result.outputs), result.execution_count)
         )
 
     def close(self) -> None:
@@ -309,11 +310,6 @@ def _scratch_copy(notebook: dict[str, Any], kernel: str | None) -> dict[str, Any
         spec = scratch.setdefault("metadata", {}).setdefault("kernelspec", {})
         spec.update(name=kernel, display_name=kernel)
     return scratch
-
-
-def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def _never_run(cell: dict[str, Any]) -> bool:
