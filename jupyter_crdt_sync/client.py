@@ -71,6 +71,38 @@ class ExecutionResult:
     def stderr(self) -> str:
         return self.stream("stderr")
 
+    @property
+    def text(self) -> str:
+        """Everything the cell showed as text, in order: streams, and the `text/plain` of
+        results and displays (one per line)."""
+        parts = []
+        for output in self.outputs:
+            if output.get("output_type") == "stream":
+                parts.append(multiline(output.get("text", "")))
+            elif "text/plain" in (output.get("data") or {}):
+                plain = multiline(output["data"]["text/plain"])
+                parts.append(plain if plain.endswith("\n") else plain + "\n")
+        return "".join(parts)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The MIME bundles of the results and displays, merged (a later one's type wins):
+        `result.data["image/png"]` is the base64 of the last PNG shown."""
+        merged: dict[str, Any] = {}
+        for output in self.outputs:
+            if output.get("output_type") in ("execute_result", "display_data"):
+                for mime, value in (output.get("data") or {}).items():
+                    merged[mime] = multiline(value) if isinstance(value, list) else value
+        return merged
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The `error` output (`ename`, `evalue`, `traceback`) if the cell raised."""
+        for output in self.outputs:
+            if output.get("output_type") == "error":
+                return output
+        return None
+
 
 class RoomClient:
     poll_interval = 0.05

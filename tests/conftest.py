@@ -12,7 +12,8 @@ import pytest
 
 from jupyter_crdt_sync.client import RoomClient
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# pytester: the pytest plugin's tests run pytest on sample notebooks and test files.
+pytest_plugins = ["pytest_jupyter.jupyter_server", "pytester"]
 
 # Short delays so that write-back and eviction happen within a test.
 FAST_TIMINGS = {"save_delay": 0.05, "save_max_delay": 0.5, "eviction_delay": 0.2}

@@ -96,3 +96,10 @@ def test_jupyterlab_finds_the_installed_extension(wheel: Path, tmp_path: Path) -
     line = next(line for line in output.splitlines() if "jupyter-crdt-sync" in line)
     assert "enabled" in line and "OK" in line, output
     assert str(prefix) in output
+
+
+def test_wheel_registers_the_pytest_plugin(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(name).decode()
+    assert "[pytest11]\ncrdtsync = jupyter_crdt_sync.testing.plugin" in entry_points
