@@ -328,3 +328,22 @@ def test_table_cells() -> None:
     assert columns(text, "b.ipynb")[3:] == ["5.0 MiB", "unsaved changes", "python3 (busy)", "12"]
     assert columns(text, "c.ipynb")[4] == "error: PermissionError: denied"
     assert columns(text, "d.ipynb")[4] == f"saved {long_ago.astimezone():%Y-%m-%d %H:%M:%S}"
+
+
+def test_table_shows_the_settings_room() -> None:
+    settings = {
+        "peers": 2,
+        "plugins": 3,
+        "dir": "/u/lab/user-settings",
+        "last_write": None,
+        "errors": [
+            {"plugin": "p:q", "file": "/u/p/q.jupyterlab-settings", "line": 4, "message": "bad"}
+        ],
+    }
+    text = format_status(
+        Server("http://h:1/", "t"), {"version": "9.9", "rooms": [], "settings": settings}
+    )
+    assert text.splitlines()[2:] == [
+        "settings: 2 peers, 3 plugins with settings, not written yet (/u/lab/user-settings)",
+        "  error: /u/p/q.jupyterlab-settings line 4: bad",
+    ]
