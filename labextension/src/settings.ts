@@ -1,0 +1,101 @@
+/**
+ * The settings plugin: binds this window's setting registry to the server's settings
+ * room (`WS api/crdtsync/settings`), and tells the user when a settings file was refused
+ * or a change of theirs was.
+ */
+import {
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { Notification } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import * as Y from 'yjs';
+
+import { IStatusChange, RoomProvider } from './provider';
+import { SettingsBinding } from './settingsbinding';
+import { ISettingsError } from './settingsstate';
+
+/** The close code of a refused update (the room and other windows are untouched). */
+const CLOSE_REFUSED = 1002;
+
+export const settingsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-crdt-sync:settings',
+  description: "Shares the user's JupyterLab settings live between all windows.",
+  autoStart: true,
+  requires: [ISettingRegistry],
+  activate: (app: JupyterFrontEnd, registry: ISettingRegistry) => {
+    void bindSettings(app.serviceManager.serverSettings, registry);
+  }
+};
+
+async function bindSettings(
+  settings: ServerConnection.ISettings,
+  registry: ISettingRegistry
+): Promise<void> {
+  if (!(await hasSettingsRoom(settings))) {
+    return; // an older server, or one without JupyterLab's settings API
+  }
+  const url = URLExt.join(settings.wsUrl, 'api/crdtsync/settings');
+  const shown = new Set<string>();
+  const connect = () => {
+    const provider = new RoomProvider({
+      url: settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url,
+      doc: new Y.Doc()
+    });
+    const binding = new SettingsBinding({ registry, provider });
+    binding.errorsChanged.connect((_, errors) => showErrors(errors, shown));
+    void provider.ready.then(() => binding.catchUp()).catch(() => undefined);
+    const onStatus = (_: RoomProvider, change: IStatusChange) => {
+      const refused = change.closeCode === CLOSE_REFUSED;
+      if (!refused && change.status !== 'stale') {
+        return;
+      }
+      // This window's copy holds a change the room refused (or a history the server
+      // no longer has): start over from the room's document.
+      provider.statusChanged.disconnect(onStatus);
+      binding.dispose();
+      provider.dispose();
+      if (refused) {
+        Notification.error(`Settings change not applied: ${change.closeReason ?? ''}`, {
+          autoClose: false
+        });
+      }
+      connect();
+    };
+    provider.statusChanged.connect(onStatus);
+  };
+  connect();
+}
+
+async function hasSettingsRoom(settings: ServerConnection.ISettings): Promise<boolean> {
+  try {
+    const response = await ServerConnection.makeRequest(
+      URLExt.join(settings.baseUrl, 'api/crdtsync/status'),
+      {},
+      settings
+    );
+    return response.ok && (await response.json()).settings != null;
+  } catch {
+    return false;
+  }
+}
+
+/** One notification per refused file and error; cleared errors may show again. */
+function showErrors(errors: ISettingsError[], shown: Set<string>): void {
+  const current = new Set<string>();
+  for (const error of errors) {
+    const key = `${error.plugin}\n${error.line}\n${error.message}`;
+    current.add(key);
+    if (!shown.has(key)) {
+      const where = error.line ? `${error.file} line ${error.line}` : error.file;
+      Notification.error(
+        `Settings file not applied: ${where}: ${error.message}. The previous settings stay in force.`,
+        { autoClose: false }
+      );
+    }
+  }
+  shown.clear();
+  current.forEach(key => shown.add(key));
+}

@@ -1,0 +1,164 @@
+/**
+ * Binds this window's setting registry to the settings room.
+ *
+ * The registry reads and writes settings through its connector (`lab/api/settings`):
+ * the binding wraps that connector's `save` and `fetch`. A save writes the new text into
+ * the shared document (only the settings that changed from the text this window had, see
+ * `settingsstate.ts`) and resolves once the server has it; the server writes the
+ * `.jupyterlab-settings` file. A fetch still asks the server for the plugin (schema,
+ * version), with the text the document holds. A change arriving from the room (another
+ * window, a `PUT lab/api/settings/...`, an edit of the file) reloads that plugin in the
+ * registry, which tells every `Settings` object: the theme, the font size and the
+ * shortcuts follow without a reload.
+ */
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+import * as Y from 'yjs';
+
+import { RoomProvider } from './provider';
+import {
+  isConsistent,
+  ISettingsError,
+  pluginsOf,
+  readErrors,
+  readPlugin,
+  writePlugin
+} from './settingsstate';
+
+type Connector = ISettingRegistry['connector'];
+
+export namespace SettingsBinding {
+  export interface IOptions {
+    registry: ISettingRegistry;
+    provider: RoomProvider;
+    /** How long a save waits for the server to confirm it (ms). */
+    saveTimeoutMs?: number;
+  }
+}
+
+export class SettingsBinding implements IDisposable {
+  constructor(options: SettingsBinding.IOptions) {
+    this._registry = options.registry;
+    this._provider = options.provider;
+    this._doc = options.provider.doc;
+    this._saveTimeoutMs = options.saveTimeoutMs ?? 10000;
+    const connector = this._registry.connector as Connector & {
+      fetch: Connector['fetch'];
+      save: Connector['save'];
+    };
+    this._connector = connector;
+    this._originalFetch = connector.fetch.bind(connector);
+    this._originalSave = connector.save.bind(connector);
+    connector.fetch = (id: string) => this._fetch(id);
+    connector.save = (id: string, raw: string) => this._save(id, raw);
+    pluginsOf(this._doc).observeDeep(this._onPlugins);
+    this._doc.getMap('errors').observe(this._onErrors);
+  }
+
+  /** The settings files the server refused, now. */
+  get errors(): ISettingsError[] {
+    return readErrors(this._doc);
+  }
+
+  /** Emitted when the set of refused settings files changes. */
+  get errorsChanged(): ISignal<this, ISettingsError[]> {
+    return this._errorsChanged;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** Bring every loaded plugin to what the room holds (after the first sync). */
+  async catchUp(): Promise<void> {
+    await Promise.all(
+      [...pluginsOf(this._doc).keys()].map(plugin => this._follow(plugin))
+    );
+    this._errorsChanged.emit(this.errors);
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._connector.fetch = this._originalFetch;
+    this._connector.save = this._originalSave;
+    pluginsOf(this._doc).unobserveDeep(this._onPlugins);
+    this._doc.getMap('errors').unobserve(this._onErrors);
+  }
+
+  private async _fetch(id: string): Promise<ISettingRegistry.IPlugin | undefined> {
+    const fetched = await this._originalFetch(id);
+    const state = readPlugin(this._doc, id);
+    if (fetched && state && state.raw.trim() && isConsistent(state)) {
+      fetched.raw = state.raw;
+    }
+    if (fetched) {
+      this._loaded.set(id, fetched.raw);
+    }
+    return fetched;
+  }
+
+  private async _save(id: string, raw: string): Promise<void> {
+    if (this._provider.status !== 'connected' && !this._provider.hasSynced) {
+      // Never in sync with the room: the plain settings API is the way.
+      return this._originalSave(id, raw);
+    }
+    writePlugin(this._doc, id, raw, this._loaded.get(id) ?? null, this);
+    this._loaded.set(id, raw);
+    // Offline, the change waits in the document and goes out on reconnect.
+    if (this._provider.status === 'connected') {
+      await this._provider.whenApplied(this._saveTimeoutMs);
+    }
+  }
+
+  private _onPlugins = (events: Y.YEvent<any>[], transaction: Y.Transaction) => {
+    if (transaction.origin === this) {
+      return; // our own save
+    }
+    const changed = new Set<string>();
+    for (const event of events) {
+      if (event.target === pluginsOf(this._doc)) {
+        event.changes.keys.forEach((_, key) => changed.add(key));
+      } else if (typeof event.path[0] === 'string') {
+        changed.add(event.path[0]);
+      }
+    }
+    changed.forEach(plugin => void this._follow(plugin));
+  };
+
+  private _onErrors = () => {
+    this._errorsChanged.emit(this.errors);
+  };
+
+  private async _follow(plugin: string): Promise<void> {
+    const state = readPlugin(this._doc, plugin);
+    const loaded = this._registry.plugins[plugin];
+    // A text that disagrees with its values is being rewritten by the server: wait.
+    if (!state || !loaded || !state.raw.trim() || !isConsistent(state)) {
+      return;
+    }
+    if (loaded.raw === state.raw) {
+      return;
+    }
+    try {
+      await this._registry.reload(plugin);
+    } catch (error) {
+      console.warn(`jupyter-crdt-sync: could not apply the settings of ${plugin}`, error);
+    }
+  }
+
+  private _registry: ISettingRegistry;
+  private _provider: RoomProvider;
+  private _doc: Y.Doc;
+  private _saveTimeoutMs: number;
+  private _connector: Connector & { fetch: Connector['fetch']; save: Connector['save'] };
+  private _originalFetch: Connector['fetch'];
+  private _originalSave: Connector['save'];
+  /** Per plugin, the text the registry last got: the base of this window's next save. */
+  private _loaded = new Map<string, string>();
+  private _errorsChanged = new Signal<this, ISettingsError[]>(this);
+  private _isDisposed = false;
+}
