@@ -5,8 +5,8 @@
  * the binding wraps that connector's `save` and `fetch`. A save writes the new text into
  * the shared document (only the settings that changed from the text this window had, see
  * `settingsstate.ts`) and resolves once the server has it; the server writes the
- * `.jupyterlab-settings` file. A fetch still asks the server for the plugin (schema,
- * version), with the text the document holds. A change arriving from the room (another
+ * `.jupyterlab-settings` file. A fetch answers with the text the document holds (the
+ * schema and version from the server the first time, from the registry after). A change arriving from the room (another
  * window, a `PUT lab/api/settings/...`, an edit of the file) reloads that plugin in the
  * registry, which tells every `Settings` object: the theme, the font size and the
  * shortcuts follow without a reload.
@@ -90,9 +90,13 @@ export class SettingsBinding implements IDisposable {
   }
 
   private async _fetch(id: string): Promise<ISettingRegistry.IPlugin | undefined> {
-    const fetched = await this._originalFetch(id);
     const state = readPlugin(this._doc, id);
-    if (fetched && state && state.raw.trim() && isConsistent(state)) {
+    const usable = state !== null && state.raw.trim() !== '' && isConsistent(state);
+    const loaded = this._registry.plugins[id];
+    // A plugin the registry has: its schema does not change while the page lives, so
+    // only the text is new (no round trip, no 100 ms throttle of the settings API).
+    const fetched = loaded && usable ? { ...loaded } : await this._originalFetch(id);
+    if (fetched && usable) {
       fetched.raw = state.raw;
     }
     if (fetched) {
