@@ -18,8 +18,6 @@ from .execution import OutputLimits
 from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
 from .sessions import install_one_session_per_path
-from .settings_files import SchemaCatalog, SettingsLimits, SettingsLocation
-from .settings_room import SettingsRoom, SettingsRoomSettings
 from .store import Store
 from .websocket import RoomWebSocketHandler, SettingsWebSocketHandler
 
@@ -209,7 +207,7 @@ class CRDTSync(ExtensionApp):
         )
         self.room_manager.kernel_status = self.kernel_actors.kernel_status
         self._sweeper: asyncio.Task[None] | None = None
-        self.settings_room_: SettingsRoom | None = None
+        self.settings_room_: Any = None
         self._settings_ready = asyncio.Event()
         IOLoop.current().add_callback(self._open_settings_room)
         if self.forget_missing_interval > 0:
@@ -272,6 +270,11 @@ class CRDTSync(ExtensionApp):
                 if self.settings_room:
                     self.log.info("[room] no JupyterLab settings API here: no settings room")
                 return
+            # Only now: jupyterlab_server (and json5) come with JupyterLab, which the
+            # notebook rooms do not need.
+            from .settings_files import SchemaCatalog, SettingsLimits
+            from .settings_room import SettingsRoom, SettingsRoomSettings
+
             room = SettingsRoom(
                 location,
                 SchemaCatalog(location, SettingsLimits(self.max_setting_bytes)),
@@ -287,11 +290,13 @@ class CRDTSync(ExtensionApp):
         finally:
             self._settings_ready.set()
 
-    def _settings_location(self) -> SettingsLocation | None:
+    def _settings_location(self) -> Any:
         """JupyterLab's settings directories, from its extension app (LabServerApp)."""
         for apps in self.serverapp.extension_manager.extension_apps.values():
             for app in apps:
                 if getattr(app, "schemas_dir", None) and getattr(app, "user_settings_dir", None):
+                    from .settings_files import SettingsLocation
+
                     return SettingsLocation(
                         settings_dir=app.user_settings_dir,
                         schemas_dir=app.schemas_dir,

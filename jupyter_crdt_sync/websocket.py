@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -16,7 +16,10 @@ from .peer import CLOSE_PROTOCOL_ERROR, CLOSE_STALE_REPLICA, CLOSE_UNSUPPORTED_D
 from .protocol import ProtocolError
 from .room import Room, StaleReplicaError
 from .rooms import RoomManager
-from .settings_room import STORE_KEY, SettingsRoom
+
+if TYPE_CHECKING:
+    # Only with JupyterLab (jupyterlab_server): imported by the app when it has one.
+    from .settings_room import SettingsRoom
 
 
 class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
@@ -158,7 +161,7 @@ class SettingsWebSocketHandler(RoomWebSocketHandler):
         return room
 
     async def load_room(self) -> None:
-        self._path = STORE_KEY
+        self._path = "settings"
         await self.settings["crdtsync_settings_ready"].wait()
         self.settings_room  # noqa: B018 (404 if there is none)
 
