@@ -11,14 +11,9 @@ import { Notification } from '@jupyterlab/apputils';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import * as Y from 'yjs';
 
-import { IStatusChange, RoomProvider } from './provider';
-import { SettingsBinding } from './settingsbinding';
+import { SettingsSession } from './settingsbinding';
 import { ISettingsError } from './settingsstate';
-
-/** The close code of a refused update (the room and other windows are untouched). */
-const CLOSE_REFUSED = 1002;
 
 export const settingsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt-sync:settings',
@@ -39,34 +34,13 @@ async function bindSettings(
   }
   const url = URLExt.join(settings.wsUrl, 'api/crdtsync/settings');
   const shown = new Set<string>();
-  const connect = () => {
-    const provider = new RoomProvider({
-      url: settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url,
-      doc: new Y.Doc()
-    });
-    const binding = new SettingsBinding({ registry, provider });
-    binding.errorsChanged.connect((_, errors) => showErrors(errors, shown));
-    void provider.ready.then(() => binding.catchUp()).catch(() => undefined);
-    const onStatus = (_: RoomProvider, change: IStatusChange) => {
-      const refused = change.closeCode === CLOSE_REFUSED;
-      if (!refused && change.status !== 'stale') {
-        return;
-      }
-      // This window's copy holds a change the room refused (or a history the server
-      // no longer has): start over from the room's document.
-      provider.statusChanged.disconnect(onStatus);
-      binding.dispose();
-      provider.dispose();
-      if (refused) {
-        Notification.error(`Settings change not applied: ${change.closeReason ?? ''}`, {
-          autoClose: false
-        });
-      }
-      connect();
-    };
-    provider.statusChanged.connect(onStatus);
-  };
-  connect();
+  new SettingsSession({
+    registry,
+    url: settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url,
+    onErrors: errors => showErrors(errors, shown),
+    onRefused: reason =>
+      Notification.error(`Settings change not applied: ${reason}`, { autoClose: false })
+  });
 }
 
 async function hasSettingsRoom(settings: ServerConnection.ISettings): Promise<boolean> {

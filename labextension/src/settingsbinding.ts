@@ -16,7 +16,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 import * as Y from 'yjs';
 
-import { RoomProvider } from './provider';
+import { IStatusChange, RoomProvider, WebSocketFactory } from './provider';
 import {
   isConsistent,
   ISettingsError,
@@ -164,5 +164,93 @@ export class SettingsBinding implements IDisposable {
   /** Per plugin, the text the registry last got: the base of this window's next save. */
   private _loaded = new Map<string, string>();
   private _errorsChanged = new Signal<this, ISettingsError[]>(this);
+  private _isDisposed = false;
+}
+
+/** The close code of a refused update (the room and other windows are untouched). */
+export const CLOSE_REFUSED = 1002;
+
+export namespace SettingsSession {
+  export interface IOptions {
+    registry: ISettingRegistry;
+    /** `{wsUrl}api/crdtsync/settings`, with `?token=` if needed. */
+    url: string;
+    /** A change of this window the room refused (the close reason). */
+    onRefused?: (reason: string) => void;
+    /** The refused settings files, whenever they change. */
+    onErrors?: (errors: ISettingsError[]) => void;
+    createWebSocket?: WebSocketFactory;
+  }
+}
+
+/**
+ * The registry's binding for the life of the page: after a refusal (this window's copy
+ * holds a change the room will never take) or a lost history (4409), it starts over with
+ * a fresh copy of the room's document, and the registry follows it back.
+ */
+export class SettingsSession implements IDisposable {
+  constructor(options: SettingsSession.IOptions) {
+    this._options = options;
+    this._connect();
+  }
+
+  get binding(): SettingsBinding {
+    return this._binding!;
+  }
+
+  get provider(): RoomProvider {
+    return this._provider!;
+  }
+
+  /** Resolves when the current binding has caught up with the room. */
+  get ready(): Promise<void> {
+    return this._ready;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._binding?.dispose();
+    this._provider?.dispose();
+  }
+
+  private _connect(): void {
+    const { registry, url, createWebSocket, onErrors } = this._options;
+    const provider = new RoomProvider({ url, doc: new Y.Doc(), createWebSocket });
+    const binding = new SettingsBinding({ registry, provider });
+    this._provider = provider;
+    this._binding = binding;
+    if (onErrors) {
+      binding.errorsChanged.connect((_, errors) => onErrors(errors));
+    }
+    this._ready = provider.ready.then(() => binding.catchUp());
+    this._ready.catch(() => undefined);
+    provider.statusChanged.connect(this._onStatus, this);
+  }
+
+  private _onStatus(provider: RoomProvider, change: IStatusChange): void {
+    const refused = change.closeCode === CLOSE_REFUSED;
+    if (this._isDisposed || (!refused && change.status !== 'stale')) {
+      return;
+    }
+    provider.statusChanged.disconnect(this._onStatus, this);
+    this._binding?.dispose();
+    provider.dispose();
+    if (refused) {
+      this._options.onRefused?.(change.closeReason ?? '');
+    }
+    this._connect();
+  }
+
+  private _options: SettingsSession.IOptions;
+  private _provider: RoomProvider | null = null;
+  private _binding: SettingsBinding | null = null;
+  private _ready: Promise<void> = Promise.resolve();
   private _isDisposed = false;
 }
