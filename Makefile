@@ -3,7 +3,7 @@ PYTHON ?= python3
 # jupyter refuses to run as root without this flag (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: demo test lint bench
+.PHONY: demo test test-floors lint bench
 
 demo:  ## install the project with JupyterLab, then start it on the demo notebook
 	$(PYTHON) -m pip install -e ".[lab]"
@@ -20,6 +20,22 @@ test:  ## install the test dependencies, then the linters, unit, server and brow
 	$(PYTHON) -m pytest
 	CRDTSYNC_E2E_INSTALLED=1 npm run test:e2e --prefix labextension
 	CRDTSYNC_E2E_INSTALLED=1 npm run browser-check --prefix labextension
+	$(MAKE) test-floors
+
+# The oldest versions the code is tested with (the floors in pyproject.toml), in a venv of
+# their own, on a few test files. Warnings of old dependencies against new ones (jsonschema,
+# jupyter_events) are not errors here: what is tested is that our code works on them.
+FLOORS := jupyter_server==2.13.0 jupyter-ydoc==3.4.0 pycrdt==0.12.49 nbformat==5.9.0 tornado==6.4
+FLOORS_VENV ?= .venv-floors
+FLOORS_TESTS := tests/test_content_guard.py tests/test_writeback.py tests/test_sync.py \
+	tests/test_rooms.py tests/test_writer_resilience.py
+test-floors:  ## the Python tests that matter most, against the dependency floors
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_VENV)/bin/pip install -q $(FLOORS) pytest "pytest-jupyter[server]>=0.10" \
+		pytest-timeout ipykernel
+	PYTHONPATH=$(CURDIR) $(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider \
+		-W "ignore::DeprecationWarning" \
+		-W "ignore::jupyter_events.utils.JupyterEventsVersionWarning" $(FLOORS_TESTS)
 
 lint:
 	$(PYTHON) -m ruff check .

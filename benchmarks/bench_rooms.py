@@ -7,6 +7,7 @@ drives it with `jupyter_crdt_sync.client.RoomClient` peers and prints markdown t
     python benchmarks/bench_rooms.py                  # everything, about 3 minutes
     python benchmarks/bench_rooms.py --quick          # smoke run, under a minute
     python benchmarks/bench_rooms.py --sections latency,throughput
+    python benchmarks/bench_rooms.py --sections guard   # the content guard, in-process
 
 Typing and watching peers run in worker processes (benchmarks/typing_peers.py). The
 memory section loads benchmarks/memory_probe.py into the server as a second extension.
@@ -59,7 +60,7 @@ from benchmarks.typing_peers import (  # noqa: E402
 from jupyter_crdt_sync.client import RoomClient  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
-SECTIONS = ("join", "latency", "throughput", "memory")
+SECTIONS = ("join", "latency", "throughput", "memory", "guard")
 # Rooms close half a second after their last peer leaves, so that measurements do not
 # overlap and the memory section does not wait; every other setting is the default.
 SERVER_CONFIG: dict[str, dict[str, Any]] = {"CRDTSync": {"eviction_delay": 0.5}}
@@ -472,6 +473,77 @@ def bench_memory(root: Path, options: Options, problems: list[str]) -> str:
 # -- command line --------------------------------------------------------------------------
 
 
+class _NoGuard:
+    """A room's content guard replaced by nothing: the baseline of `bench_guard`."""
+
+    def start(self) -> None: ...
+
+    def finish(self) -> None:
+        return None
+
+    def forget(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def bench_guard(root: Path, options: Options, problems: list[str]) -> str:
+    """What the content guard adds to each update a peer sends, measured in-process on a
+    room of 100 cells: a keystroke (a Text edit, which the guard does not look at) and a
+    new cell (which it checks), with and without the guard."""
+    import logging
+
+    from jupyter_crdt_sync.room import Room
+
+    count = 300 if options.quick else 3000
+    notebook = json.loads(json.dumps(nbformat.read(write_notebook(root / "g.ipynb", 100), 4)))
+
+    def updates(kind: str) -> tuple[bytes, list[bytes]]:
+        """The document a room starts from, and a peer's updates to it."""
+        peer = Room("peer", log=logging.getLogger("bench"))
+        peer.load(notebook)
+        initial = peer.doc.get_update()
+        made = []
+        for index in range(count):
+            before = peer.doc.get_state()
+            if kind == "keystroke":
+                source = peer.notebook.ycells[index % 100]["source"]
+                source.insert(len(source), "x")
+            else:
+                peer.notebook.append_cell(
+                    {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []}
+                )
+            made.append(peer.doc.get_update(before))
+        return initial, made
+
+    rows = []
+    for kind in ("keystroke", "new cell"):
+        initial, made = updates(kind)
+        timings = {}
+        for label in ("without the guard", "with the guard"):
+            room = Room("bench.ipynb", log=logging.getLogger("bench"))
+            room.restore([initial], lineage=0)
+            if label == "without the guard":
+                room._guard.close()
+                room._guard = _NoGuard()  # type: ignore[assignment]
+            sender = object()
+            started = time.perf_counter()
+            for update in made:
+                room._apply_update(sender, update)  # type: ignore[arg-type]
+            timings[label] = (time.perf_counter() - started) / len(made) * 1e6
+            room.close(1000, "done")
+        rows.append(
+            [
+                kind,
+                f"{timings['without the guard']:.0f}",
+                f"{timings['with the guard']:.0f}",
+                f"{timings['with the guard'] - timings['without the guard']:+.0f}",
+            ]
+        )
+    return "### Content guard: microseconds per peer update (100-cell room)\n\n" + table(
+        ["update", "without the guard (µs)", "with the guard (µs)", "difference (µs)"], rows
+    )
+
+
 def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         description="Benchmark the room server: join, latency, throughput, memory."
@@ -631,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency": bench_latency,
         "throughput": bench_throughput,
         "memory": bench_memory,
+        "guard": bench_guard,
     }
     problems: list[str] = []
     started = time.monotonic()

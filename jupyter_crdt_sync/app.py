@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import sys
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
@@ -26,6 +28,10 @@ CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1
 # jupyter-collaboration's server extension (jupyter_server_ydoc since 3.0, named
 # jupyter_collaboration before): it binds notebooks to rooms of its own.
 COLLABORATION_EXTENSIONS = ("jupyter_server_ydoc", "jupyter_collaboration")
+
+
+def _tty() -> bool:
+    return bool(sys.stdin) and sys.stdin.isatty()
 
 
 class CRDTSync(ExtensionApp):
@@ -184,6 +190,7 @@ class CRDTSync(ExtensionApp):
                 eviction_delay=self.eviction_delay,
                 file_check_interval=self.file_check_interval,
                 widget_state_in_file=self.widget_state_in_file,
+                widget_update_interval=self.widget_update_interval,
             ),
             self.log,
             store=self.store,
@@ -200,12 +207,10 @@ class CRDTSync(ExtensionApp):
             ActorSettings(
                 OutputLimits(self.max_output_bytes, self.max_cell_output_bytes),
                 kernel_ready_timeout=self.kernel_ready_timeout,
-                widget_update_interval=self.widget_update_interval,
             ),
             self.log,
             event_logger=self.serverapp.event_logger,
         )
-        self.room_manager.kernel_status = self.kernel_actors.kernel_status
         self._sweeper: asyncio.Task[None] | None = None
         self.settings_room_: Any = None
         self._settings_ready = asyncio.Event()
@@ -256,7 +261,9 @@ class CRDTSync(ExtensionApp):
         # Renames, deletions and saves made through the contents manager, by anyone.
         action, path = data.get("action"), str(data.get("path", "")).strip("/")
         if action == "rename":
-            await self.room_manager.file_renamed(str(data.get("source_path", "")).strip("/"), path)
+            source_path = str(data.get("source_path", "")).strip("/")
+            await self.room_manager.file_renamed(source_path, path)
+            await self.kernel_actors.renamed(source_path, path)
         elif action == "delete":
             await self.room_manager.file_deleted(path)
         elif action in ("save", "upload"):
@@ -317,6 +324,15 @@ class CRDTSync(ExtensionApp):
             except Exception:
                 self.log.exception("[persist] sweeping the store failed")
             await asyncio.sleep(self.forget_missing_interval)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Started without a terminal (stdin not a tty), jupyter_server leaves SIGINT to
+        # Python: a KeyboardInterrupt ends the event loop at once, and no extension is
+        # stopped, so rooms were not written back. Make SIGINT the graceful stop that
+        # SIGTERM is. With a terminal, jupyter_server's own handler asks first, and a
+        # second Ctrl+C stops gracefully already.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler and not _tty():
+            signal.signal(signal.SIGINT, serverapp._signal_stop)
 
     async def stop_extension(self) -> None:
         if self._sweeper is not None:

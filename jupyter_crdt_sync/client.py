@@ -28,8 +28,9 @@ from urllib.parse import quote
 from jupyter_ydoc import YNotebook
 from pycrdt import Awareness, Doc, Map, Text, TransactionEvent
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from tornado.websocket import WebSocketClientConnection, websocket_connect
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
+from .cells import find_cell, multiline
 from .protocol import (
     MessageKind,
     create_awareness_message,
@@ -60,7 +61,7 @@ class ExecutionResult:
             for o in self.outputs
             if o.get("output_type") == "stream" and o["name"] == name
         ]
-        return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+        return "".join(multiline(t) for t in texts)
 
     @property
     def stdout(self) -> str:
@@ -194,7 +195,7 @@ class RoomClient:
             return
         try:
             future = self._connection.write_message(frame, binary=True)
-        except Exception:
+        except WebSocketClosedError:
             return  # closed: a reconnect re-syncs whatever did not get through
         future.add_done_callback(_ignore_result)
 
@@ -279,10 +280,8 @@ class RoomClient:
         }
 
     def outputs(self, cell_id: str) -> list[dict[str, Any]]:
-        for index, ycell in enumerate(self.notebook.ycells):
-            if ycell.get("id") == cell_id:
-                return list(self.notebook.get_cell(index).get("outputs", []))
-        raise KeyError(f"no cell with id {cell_id!r}")
+        index, _ = self._found(cell_id)
+        return list(self.notebook.get_cell(index).get("outputs", []))
 
     async def wait_for_execution(
         self, cell_id: str, msg_id: str, timeout: float = 60.0
@@ -346,11 +345,14 @@ class RoomClient:
     def content(self) -> dict[str, Any]:
         return self.notebook.get()
 
+    def _found(self, cell_id: str) -> tuple[int, Map]:
+        found = find_cell(self.notebook, cell_id)
+        if found is None:
+            raise KeyError(f"no cell with id {cell_id!r}")
+        return found
+
     def _ycell(self, cell_id: str) -> Map:
-        for ycell in self.notebook.ycells:
-            if ycell.get("id") == cell_id:
-                return ycell
-        raise KeyError(f"no cell with id {cell_id!r}")
+        return self._found(cell_id)[1]
 
     # -- editing -------------------------------------------------------------------------
 
@@ -386,11 +388,7 @@ class RoomClient:
         return str(cell["id"])
 
     def delete_cell(self, cell_id: str) -> None:
-        for i, ycell in enumerate(self.notebook.ycells):
-            if ycell.get("id") == cell_id:
-                del self.notebook.ycells[i]
-                return
-        raise KeyError(f"no cell with id {cell_id!r}")
+        del self.notebook.ycells[self._found(cell_id)[0]]
 
     def set_awareness(self, state: dict[str, Any] | None) -> None:
         self.awareness.set_local_state(state)

@@ -21,6 +21,7 @@ from typing import Any
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Map, Text
 
+from .cells import find_cell, youtput
 from .outputs import (
     OUTPUT_MESSAGE_TYPES,
     Terminal,
@@ -51,19 +52,6 @@ class OutputLimits:
     max_cell_output_bytes: int
 
 
-def find_cell(notebook: YNotebook, cell_id: str, hint: int = 0) -> tuple[int, Map] | None:
-    """The index and Map of the cell with this id; `hint` is where it was last seen."""
-    cells = notebook.ycells
-    if 0 <= hint < len(cells):
-        cell = cells[hint]
-        if isinstance(cell, Map) and cell.get("id") == cell_id:
-            return hint, cell
-    for index, cell in enumerate(cells):
-        if isinstance(cell, Map) and cell.get("id") == cell_id:
-            return index, cell
-    return None
-
-
 def reset_execution_states(notebook: YNotebook) -> int:
     """Mark `idle` the cells a previous server process left `queued` or `running` (their
     requests died with it); the number of cells changed. For a room loaded from stored
@@ -78,14 +66,6 @@ def reset_execution_states(notebook: YNotebook) -> int:
                     _metadata_of(cell)[METADATA_KEY] = {**record, "status": "aborted"}
                 changed += 1
     return changed
-
-
-def _youtput(output: dict[str, Any]) -> Map:
-    """An output as jupyter-ydoc and @jupyter/ydoc store it: a Map, a stream's text a Text."""
-    if output.get("output_type") == "stream":
-        text = output.get("text", "")
-        output = {**output, "text": Text("".join(text) if isinstance(text, list) else text)}
-    return Map(output)
 
 
 def _outputs_of(cell: Map) -> Array:
@@ -169,10 +149,10 @@ class DisplayIndex:
             tail = [outputs[i].to_py() for i in range(index + 1, len(outputs))]
             if sum(output_bytes(output) for output in tail) <= REINSERTED_TAIL_BYTES:
                 del outputs[index : len(outputs)]
-                outputs.extend([_youtput(new), *(_youtput(output) for output in tail)])
+                outputs.extend([youtput(new), *(youtput(output) for output in tail)])
             else:
                 del outputs[index]
-                outputs.insert(index, _youtput(new))
+                outputs.insert(index, youtput(new))
             kept.append(_Display(entry.cell_id, index, _fingerprint(outputs[index])))
             updated += 1
         if kept:

@@ -4,7 +4,8 @@ A text editor, `git checkout`, `nbconvert --inplace` or a save through the conte
 the watcher polls the file's modification time (through the contents manager, so it works
 for any storage), lets a burst of writes settle, reads the file, and merges what changed
 since the room last wrote it into the document (merge.py). The room's own writes are
-recognised by their content, and skipped.
+recognised by their content (the `WrittenFile` record it shares with the file writer), and
+skipped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
+from jupyter_ydoc import YNotebook
 from tornado.web import HTTPError
 
+from .location import Location
 from .merge import merge_into_notebook
-from .notebook_file import FileWriter, file_view, read_notebook
-from .room import Room
+from .notebook_file import WrittenFile, file_view, read_notebook
 
 SETTLE_SECONDS = 0.1
 
@@ -29,20 +31,26 @@ SETTLE_SECONDS = 0.1
 class FileWatcher:
     def __init__(
         self,
-        room: Room,
-        writer: FileWriter,
+        location: Location,
+        notebook: YNotebook,
         contents_manager: ContentsManager,
+        written: WrittenFile,
         *,
         interval: float,
         log: Logger,
         on_deleted: Callable[[], None],
+        on_merged: Callable[[], None],
     ) -> None:
-        self._room = room
-        self._writer = writer
+        self._location = location
+        self._notebook = notebook
+        self._written = written
         self._contents_manager = contents_manager
         self._interval = interval
         self._log = log
         self._on_deleted = on_deleted
+        # The file now differs from the room (even where the merge left the document as
+        # it was, e.g. a deleted cell the room kept): it must be written again.
+        self._on_merged = on_merged
         self._seen_modified: Any = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -71,7 +79,7 @@ class FileWatcher:
 
     @property
     def _path(self) -> str:
-        return self._room.path
+        return self._location.path
 
     async def _modified(self) -> Any:
         model = await ensure_async(self._contents_manager.get(self._path, content=False))
@@ -115,18 +123,16 @@ class FileWatcher:
             self._seen_modified = modified
             # The room's own writes are known by their content: the modification time the
             # contents manager reports after a save may already be someone else's.
-            if not self._writer.is_own_write(theirs):
+            if not self._written.is_own_write(theirs):
                 self._merge(file_view(theirs))
             return True
 
     def _merge(self, theirs: dict[str, Any]) -> None:
         report = merge_into_notebook(
-            self._room.notebook,
-            self._writer.written_content,
-            self._writer.written_cell_ids,
-            theirs,
+            self._notebook, self._written.content, self._written.cell_ids, theirs
         )
-        self._writer.accept_outside_content(theirs, report.theirs_cell_ids)
+        self._written.record(theirs, report.theirs_cell_ids)
+        self._on_merged()
         self._log.info(
             "[persist] merged outside edits to %r: %d cells changed, %d added, %d deleted%s",
             self._path,

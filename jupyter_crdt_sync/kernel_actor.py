@@ -8,6 +8,10 @@ Cells run one at a time, in the order they were asked for. The source that runs 
 one in the document when the request was taken. An error, an interrupt, a restart or a
 shutdown of the kernel drops the cells still queued, as JupyterLab's run-all stops. While
 the actor has work it holds the room open, so a script may ask for execution and leave.
+
+Each actor belongs to one open notebook (open_notebook.py): it reads the notebook's path
+and room from its owner, so a rename takes its queue, its kernel and its widget state
+along, and the owner stops it when the room closes.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from jupyter_client.kernelspec import NoSuchKernel
 from pycrdt import Map
 from tornado.web import HTTPError
 
-from .execution import CellExecution, DisplayIndex, OutputLimits, find_cell
+from .cells import find_cell
+from .execution import CellExecution, DisplayIndex, OutputLimits
 from .kernel_link import KernelLink, Message
+from .location import moved_path
 from .notebook_file import normalize_path
+from .open_notebook import OpenNotebook
 from .room import Room
 from .rooms import RoomManager
-from .widgets import WidgetStates
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
@@ -42,7 +48,6 @@ WATCHDOG_INTERVAL = 1.0
 class ActorSettings:
     limits: OutputLimits
     kernel_ready_timeout: float = 60.0
-    widget_update_interval: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,13 @@ class KernelActor:
 
     def __init__(
         self,
-        path: str,
+        owner: OpenNotebook,
         rooms: RoomManager,
         kernel_manager: Any,
         settings: ActorSettings,
         log: Logger,
     ) -> None:
-        self.path = path
+        self._owner = owner
         self.kernel_id: str | None = None
         self._rooms = rooms
         self._kernel_manager = kernel_manager
@@ -75,13 +80,17 @@ class KernelActor:
         self._runner: asyncio.Task[None] | None = None
         self._link: KernelLink | None = None
         self._old_links: set[KernelLink] = set()  # closed, sockets closing
-        self._displays: tuple[Room, DisplayIndex] | None = None
-        self._widgets: tuple[Room, WidgetStates] | None = None
+        # The display ids of the room's outputs (one index per room, across executions).
+        self.displays = DisplayIndex(owner.room.notebook)
         # Set when a kernel that died and is being restarted by Jupyter is back.
         self._kernel_back: asyncio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<KernelActor {self.path!r} queue={len(self._queue)}>"
+
+    @property
+    def path(self) -> str:
+        return self._owner.path
 
     @property
     def queue_length(self) -> int:
@@ -95,34 +104,34 @@ class KernelActor:
         link_kernel = self._link.kernel_id if self._link is not None else None
         return kernel_id in (self.kernel_id, link_kernel)
 
-    def displays(self, room: Room) -> DisplayIndex:
-        """The display ids of the room's outputs (one index per room, across executions)."""
-        if self._displays is None or self._displays[0] is not room:
-            self._displays = (room, DisplayIndex(room.notebook))
-        return self._displays[1]
-
-    def widgets(self, room: Room) -> WidgetStates:
-        """The widget state of the room's kernel, kept in the room's document."""
-        if self._widgets is None or self._widgets[0] is not room:
-            states = WidgetStates(
-                room.widgets, min_interval=self._settings.widget_update_interval, log=self._log
-            )
-            self._widgets = (room, states)
-        return self._widgets[1]
-
     def _on_comm(self, messages: list[Message]) -> None:
-        room = self._rooms.rooms.get(self.path)
-        if room is None or room.closing:
+        room = self._owner.room
+        if room.closing:
             return
-        states = self.widgets(room)
         with room.doc.transaction():
             for message in messages:
-                states.handle(message)
+                self._owner.widgets.handle(message)
 
     def _clear_widgets(self) -> None:
-        room = self._rooms.rooms.get(self.path)
-        if room is not None and not room.closing:
-            self.widgets(room).clear()
+        if not self._owner.room.closing:
+            self._owner.widgets.clear()
+
+    def status(self) -> dict[str, Any] | None:
+        """The `kernel` field of the room's status: None until the room executed a cell."""
+        if self.kernel_id is None:
+            return None
+        try:
+            model = self._kernel_manager.kernel_model(self.kernel_id)
+        except (KeyError, HTTPError):
+            return None
+        running = self._running
+        return {
+            "id": self.kernel_id,
+            "name": model.get("name"),
+            "execution_state": model.get("execution_state"),
+            "queue": len(self._queue),
+            "running": running.cell_id if running is not None else None,
+        }
 
     # -- the queue -----------------------------------------------------------------------
 
@@ -170,8 +179,13 @@ class KernelActor:
         try:
             link = await self._link_to(request.kernel_id)
         except Exception as exc:
+            # Broad: a kernel can fail to answer in many ways; the traceback says which.
             self._log.error(
-                "[kernel] %r: kernel %s cannot be reached: %s", self.path, request.kernel_id, exc
+                "[kernel] %r: kernel %s cannot be reached: %s",
+                self.path,
+                request.kernel_id,
+                exc,
+                exc_info=not isinstance(exc, (asyncio.TimeoutError, HTTPError, KeyError)),
             )
             execution.finish("aborted")
             return "aborted"
@@ -315,7 +329,6 @@ class KernelActors:
         self._kernel_manager = kernel_manager
         self._settings = settings
         self._log = log
-        self._actors: dict[str, KernelActor] = {}
         self._kernel_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._event_logger = event_logger
         if event_logger is not None:
@@ -324,7 +337,8 @@ class KernelActors:
             )
 
     def actor(self, path: str) -> KernelActor | None:
-        return self._actors.get(path)
+        owner = self._rooms.open_notebook(path)
+        return _actor_of(owner) if owner is not None else None
 
     async def execute(self, raw_path: str, cell_ids: list[str]) -> list[CellExecution]:
         """Queue these cells of the notebook at `raw_path` on its kernel, in this order.
@@ -333,17 +347,25 @@ class KernelActors:
         kernelspec) before anything is queued."""
         path = await self._rooms.resolve(raw_path)
         async with self._rooms.hold(path) as room:
+            owner = self._rooms.open_notebook(room.path)
+            if owner is None or owner.room is not room:
+                raise HTTPError(409, f"The room of {path!r} closed while the request was taken")
             sources = self._sources(room, cell_ids)
-            kernel_id = await self._kernel_for(path, room)
-            actor = self._actors.get(path)
+            actor = _actor_of(owner)
             if actor is None:
-                actor = self._actors[path] = KernelActor(
-                    path, self._rooms, self._kernel_manager, self._settings, self._log
+                actor = KernelActor(
+                    owner, self._rooms, self._kernel_manager, self._settings, self._log
                 )
-            displays = actor.displays(room)
+                owner.kernel = actor
+            kernel_id = await self._kernel_for(owner, actor)
             executions = [
                 CellExecution(
-                    room.notebook, cell_id, str(uuid.uuid4()), code, self._settings.limits, displays
+                    room.notebook,
+                    cell_id,
+                    str(uuid.uuid4()),
+                    code,
+                    self._settings.limits,
+                    actor.displays,
                 )
                 for cell_id, code in sources
             ]
@@ -365,9 +387,12 @@ class KernelActors:
             sources.append((cell_id, str(cell.get("source", ""))))
         return sources
 
-    async def _kernel_for(self, path: str, room: Room) -> str:
-        """The kernel of the notebook's Jupyter session; without one, a new session with
-        a kernel from the notebook's kernelspec (JupyterLab then joins that kernel)."""
+    async def _kernel_for(self, owner: OpenNotebook, actor: KernelActor) -> str:
+        """The kernel of the notebook's Jupyter session; else the kernel the actor already
+        runs on (a rename may have moved the notebook away from its session's path); else
+        a new session with a kernel from the notebook's kernelspec (JupyterLab then joins
+        that kernel)."""
+        path = owner.path
         async with self._kernel_locks[path]:
             for session in await self._session_manager.list_sessions():
                 kernel_id = (session.get("kernel") or {}).get("id")
@@ -376,7 +401,9 @@ class KernelActors:
                     and kernel_id in self._kernel_manager
                 ):
                     return str(kernel_id)
-            name = _kernelspec_name(room)
+            if actor.kernel_id is not None and actor.kernel_id in self._kernel_manager:
+                return actor.kernel_id
+            name = _kernelspec_name(owner.room)
             try:
                 model = await self._session_manager.create_session(
                     path=path, name=posixpath.basename(path), type="notebook", kernel_name=name
@@ -394,23 +421,21 @@ class KernelActors:
             self._log.info("[kernel] started kernel %s for %r", kernel_id, path)
             return kernel_id
 
-    def kernel_status(self, path: str) -> dict[str, Any] | None:
-        """The `kernel` field of the room's status: None until the room executed a cell."""
-        actor = self._actors.get(path)
-        if actor is None or actor.kernel_id is None:
-            return None
-        try:
-            model = self._kernel_manager.kernel_model(actor.kernel_id)
-        except (KeyError, HTTPError):
-            return None
-        running = actor.running
-        return {
-            "id": actor.kernel_id,
-            "name": model.get("name"),
-            "execution_state": model.get("execution_state"),
-            "queue": actor.queue_length,
-            "running": running.cell_id if running is not None else None,
-        }
+    async def renamed(self, old_path: str, new_path: str) -> None:
+        """A notebook was renamed outside JupyterLab (which moves its own sessions): move
+        its Jupyter session along, so that windows opening the new path join its kernel."""
+        for session in await self._session_manager.list_sessions():
+            if session.get("type") != "notebook":
+                continue
+            for path in _session_paths(session.get("path")):
+                target = moved_path(path, old_path, new_path)
+                if target is None:
+                    continue
+                await self._session_manager.update_session(
+                    session["id"], path=target, name=posixpath.basename(target)
+                )
+                self._log.info("[kernel] session %s follows %r to %r", session["id"], path, target)
+                break
 
     async def _on_kernel_action(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         if data.get("status") != "success":
@@ -418,18 +443,26 @@ class KernelActors:
         kernel_id, action = data.get("kernel_id"), data.get("action")
         if not kernel_id or not action:
             return
-        for actor in list(self._actors.values()):
-            actor.on_kernel_event(str(kernel_id), str(action))
+        for owner in self._rooms.open_notebooks():
+            actor = _actor_of(owner)
+            if actor is not None:
+                actor.on_kernel_event(str(kernel_id), str(action))
 
     async def stop(self) -> None:
         if self._event_logger is not None:
-            with contextlib.suppress(Exception):
+            # Never registered, or already removed: nothing to undo.
+            with contextlib.suppress(KeyError, ValueError):
                 self._event_logger.remove_listener(
                     schema_id=KERNEL_ACTIONS_SCHEMA, listener=self._on_kernel_action
                 )
+        actors = [_actor_of(owner) for owner in self._rooms.open_notebooks()]
         await asyncio.gather(
-            *(actor.stop() for actor in self._actors.values()), return_exceptions=True
+            *(actor.stop() for actor in actors if actor is not None), return_exceptions=True
         )
+
+
+def _actor_of(owner: OpenNotebook) -> KernelActor | None:
+    return owner.kernel if isinstance(owner.kernel, KernelActor) else None
 
 
 def _session_paths(raw: Any) -> set[str]:

@@ -123,7 +123,8 @@ class KernelLink:
             reader.cancel()
         # Readers let go of their sockets before the sockets are closed.
         await asyncio.gather(*self._readers, return_exceptions=True)
-        with contextlib.suppress(Exception):
+        # The kernel may be gone already (KeyError), its callbacks with it (ValueError).
+        with contextlib.suppress(KeyError, ValueError):
             manager = self._kernel_manager.get_kernel(self.kernel_id)
             manager.remove_restart_callback(self._on_autorestart, "restart")
             manager.remove_restart_callback(self._on_dead, "dead")

@@ -23,6 +23,7 @@ from typing import Any
 from jupyter_ydoc import YNotebook
 from pycrdt import Array, Map, Text
 
+from .cells import cell_index, cell_source, new_ycell, youtput
 from .text_offsets import utf8_offset
 
 
@@ -120,7 +121,7 @@ def merge_into_notebook(
         for key, base_cell in reversed(list(base_by_key.items())):
             if key in theirs_set or key not in ours_position:
                 continue
-            index = _position_of(ycells, key)
+            index = cell_index(ycells, key)
             if index is None:
                 continue
             ours_cell = notebook.get_cell(index)
@@ -132,13 +133,13 @@ def merge_into_notebook(
 
         previous: str | None = None
         for key, cell in zip(theirs_keys, theirs["cells"], strict=True):
-            if key not in base_by_key and _position_of(ycells, key) is None:
-                after = _position_of(ycells, previous) if previous is not None else None
+            if key not in base_by_key and cell_index(ycells, key) is None:
+                after = cell_index(ycells, previous) if previous is not None else None
                 new_cell = dict(cell)
                 new_cell["id"] = key
-                ycells.insert(0 if after is None else after + 1, notebook.create_ycell(new_cell))
+                ycells.insert(0 if after is None else after + 1, new_ycell(notebook, new_cell))
                 report.added.append(key)
-            if _position_of(ycells, key) is not None:
+            if cell_index(ycells, key) is not None:
                 previous = key
     return report
 
@@ -153,8 +154,8 @@ def _theirs_cell_keys(
     if all(keys):
         return [str(key) for key in keys]
     # A file without cell ids (nbformat < 4.5): align its cells with base by source.
-    base_sources = [_source(cell) for cell in base["cells"]]
-    theirs_sources = [_source(cell) for cell in theirs["cells"]]
+    base_sources = [cell_source(cell) for cell in base["cells"]]
+    theirs_sources = [cell_source(cell) for cell in theirs["cells"]]
     matcher = SequenceMatcher(None, base_sources, theirs_sources, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):
@@ -166,7 +167,7 @@ def _theirs_cell_keys(
 
 def _merge_cell(ycell: Map, base: dict[str, Any], theirs: dict[str, Any]) -> bool:
     changed = False
-    base_source, theirs_source = _source(base), _source(theirs)
+    base_source, theirs_source = cell_source(base), cell_source(theirs)
     if base_source != theirs_source:
         text: Text = ycell["source"]
         current = str(text)
@@ -183,19 +184,10 @@ def _merge_cell(ycell: Map, base: dict[str, Any], theirs: dict[str, Any]) -> boo
         elif key == "metadata":
             ycell[key] = Map(value or {})
         elif key == "outputs":
-            ycell[key] = Array([_youtput(output) for output in value or []])
+            ycell[key] = Array([youtput(output) for output in value or []])
         else:
             ycell[key] = value
     return changed
-
-
-def _youtput(output: dict[str, Any]) -> Map:
-    # As jupyter_ydoc lays outputs out: a stream's text is one Text, never a list.
-    output = dict(output)
-    if output.get("output_type") == "stream":
-        text = output.get("text", "")
-        output["text"] = Text(text if isinstance(text, str) else "".join(text))
-    return Map(output)
 
 
 def _merge_metadata(notebook: YNotebook, base: dict[str, Any], theirs: dict[str, Any]) -> None:
@@ -222,19 +214,7 @@ def _same_cell(ours: dict[str, Any], base: dict[str, Any]) -> bool:
     keys = ("cell_type", "outputs", "execution_count")
     ours_metadata = {k: v for k, v in ours.get("metadata", {}).items() if k != "trusted"}
     return (
-        _source(ours) == _source(base)
+        cell_source(ours) == cell_source(base)
         and ours_metadata == base.get("metadata", {})
         and all(ours.get(k) == base.get(k) for k in keys)
     )
-
-
-def _source(cell: dict[str, Any]) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
-
-
-def _position_of(ycells: Array, key: str) -> int | None:
-    for index, ycell in enumerate(ycells):
-        if ycell.get("id") == key:
-            return index
-    return None

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import posixpath
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
 
-import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 from jupyter_ydoc import YNotebook
 from tornado.web import HTTPError
+
+from .location import Location
+from .writable import writable_notebook
 
 # What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
 # back, it would change a file that nobody edited.
@@ -61,15 +62,13 @@ async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[st
 def file_view(content: dict[str, Any]) -> dict[str, Any]:
     """The notebook as its file holds it: without the fields nbformat never writes (the
     contents manager adds `trusted` to every cell it reads). Compare notebooks this way."""
-    metadata = {
-        key: value
-        for key, value in content.get("metadata", {}).items()
-        if key not in _TRANSIENT_METADATA
-    }
+    metadata = content.get("metadata", {})
+    if isinstance(metadata, dict):
+        metadata = {k: v for k, v in metadata.items() if k not in _TRANSIENT_METADATA}
     cells = []
     for cell in content.get("cells", []):
-        cell_metadata = cell.get("metadata", {})
-        if "trusted" in cell_metadata:
+        cell_metadata = cell.get("metadata") if isinstance(cell, dict) else None
+        if isinstance(cell_metadata, dict) and "trusted" in cell_metadata:
             cell = {**cell, "metadata": {k: v for k, v in cell_metadata.items() if k != "trusted"}}
         cells.append(cell)
     return {**content, "metadata": metadata, "cells": cells}
@@ -87,34 +86,67 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class WrittenFile:
+    """What the room last wrote to its file, or last accepted from it: the one record of
+    it, shared by the file writer (which updates it after every write) and the file
+    watcher (which tells the room's own writes from outside edits by it, and merges
+    outside edits against it).
+    """
+
+    def __init__(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+        # The notebook as the file holds it (file_view), and the document's id of each of
+        # its cells (files < 4.5 have none).
+        self.content = file_view(content)
+        self.cell_ids = cell_ids
+        # What the writer is writing right now, if anything.
+        self.writing: dict[str, Any] | None = None
+
+    def is_own_write(self, content: dict[str, Any]) -> bool:
+        """Whether a file holding `content` is the room's own doing (done or under way)."""
+        content = file_view(content)
+        return content == self.content or content == self.writing
+
+    def record(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+        """The file now holds `content`: written by the room, or merged in from outside."""
+        self.content = file_view(content)
+        self.cell_ids = cell_ids
+
+
 class FileWriter:
     """Writes one room's notebook back to its file, debounced, and at close.
 
     A change waits `delay` seconds of quiet, but never more than `max_delay` seconds in
-    total, so continuous typing still reaches the disk every few seconds.
+    total, so continuous typing still reaches the disk every few seconds. Before each
+    write `check_file` (the file watcher's check) merges outside edits into the document,
+    so that a write never overwrites an edit made to the file since the last one; it
+    answers False if the file is gone and must not be written again.
     """
 
     def __init__(
         self,
-        path: str,
+        location: Location,
         notebook: YNotebook,
         contents_manager: ContentsManager,
+        written: WrittenFile,
         *,
         delay: float,
         max_delay: float,
         log: Logger,
         loaded_content: dict[str, Any],
+        check_file: Callable[[], Awaitable[bool]] | None = None,
         before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.path = path
+        self._location = location
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
-        # What this writer is writing right now, if anything.
-        self._writing: dict[str, Any] | None = None
+        # The cells of the document the last write left out of the file, with the reason
+        # for each (they stay in the room, and in its stored history).
+        self.left_out: dict[str, str] = {}
         self._notebook = notebook
         self._contents_manager = contents_manager
+        self._written = written
         self._delay = delay
         self._max_delay = max(max_delay, delay)
         self._log = log
@@ -123,44 +155,22 @@ class FileWriter:
             for key, value in _PLACEHOLDER_METADATA.items()
             if key not in loaded_content.get("metadata", {})
         }
-        self._last_written = file_view(loaded_content)
-        self._written_cell_ids = document_cell_ids(notebook, loaded_content)
+        self._check_file = check_file
         self._before_write = before_write
         # Adds to the notebook what lives beside the cells in the document (widget state).
         self._complete = complete
-        # Set by the room manager: merges outside edits into the document, so that a write
-        # never overwrites an edit made to the file since the last one; False if the file
-        # is gone and must not be written again.
-        self.check_outside_edits: Callable[[], Awaitable[bool]] | None = None
         self._dirty = False
         self._changed = asyncio.Event()
         self._save_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     @property
+    def path(self) -> str:
+        return self._location.path
+
+    @property
     def dirty(self) -> bool:
         return self._dirty
-
-    @property
-    def written_content(self) -> dict[str, Any]:
-        """The notebook as the file holds it since this writer last wrote (or loaded) it."""
-        return self._last_written
-
-    def is_own_write(self, content: dict[str, Any]) -> bool:
-        """Whether a file holding `content` is this writer's doing (done or under way)."""
-        content = file_view(content)
-        return content == self._last_written or content == self._writing
-
-    @property
-    def written_cell_ids(self) -> list[str]:
-        """The document's id of each cell of `written_content` (files < 4.5 have none)."""
-        return self._written_cell_ids
-
-    def accept_outside_content(self, content: dict[str, Any], cell_ids: list[str]) -> None:
-        """The file was changed outside the room and merged in: it is the new base."""
-        self._last_written = file_view(content)
-        self._written_cell_ids = cell_ids
-        self.mark_changed()
 
     def start(self) -> None:
         if self._task is not None:
@@ -194,55 +204,69 @@ class FileWriter:
                     self._changed.set()
 
     async def save(self) -> bool:
-        """Write the document to the file if it differs from what was last written."""
+        """Write the document to the file if it differs from what was last written.
+
+        Never raises: a failure is reported (`last_error`, the log, once per cause) and
+        the document stays marked changed, to be written at the next attempt."""
         async with self._save_lock:
             if not self._dirty:
                 return True
-            if self.check_outside_edits is not None and not await self.check_outside_edits():
-                return True
-            self._dirty = False
             try:
-                content = await self._notebook.aget()
+                return await self._save()
             except Exception as exc:
-                # Never let a damaged document stop the writer; report it and keep trying.
+                # Broad on purpose: whatever a document or a contents manager throws, the
+                # writer must go on (the traceback is logged once, for the bug it may be).
                 self._dirty = True
-                self._report_error(f"the document cannot be read as a notebook: {exc!r}")
+                self._report_error(f"writing {self.path!r} failed: {exc!r}", exc_info=True)
                 return False
-            self._drop_placeholders(content)
-            if self._complete is not None:
-                self._complete(content)
-            content = file_view(content)
-            if content == self._last_written:
-                return True
-            try:
-                notebook = nbformat.from_dict(copy.deepcopy(content))
-                nbformat.validate(notebook)
-            except nbformat.ValidationError as exc:
-                self._dirty = True
-                self._report_error(f"the document is not a valid notebook: {exc.message}")
-                return False
-            model = {"type": "notebook", "format": "json", "content": notebook}
-            cell_ids = document_cell_ids(self._notebook, content)
-            self._writing = content
-            try:
-                if self._before_write is not None:
-                    await self._before_write(self.path, content, cell_ids)
-                await ensure_async(self._contents_manager.save(model, self.path))
-            except (HTTPError, OSError) as exc:
-                self._dirty = True
-                self._report_error(f"could not write {self.path!r}: {exc}")
-                return False
-            finally:
-                self._writing = None
-            self._last_written = content
-            self._written_cell_ids = cell_ids
-            self.last_saved = datetime.now(timezone.utc)
-            self.saves += 1
+
+    async def _save(self) -> bool:
+        if self._check_file is not None and not await self._check_file():
+            return True
+        self._dirty = False
+        try:
+            content = await self._notebook.aget()
+        except Exception as exc:
+            # A document no peer can damage (content_guard.py) still reads; if it ever
+            # does not, report it and keep trying.
+            self._dirty = True
+            self._report_error(f"the document cannot be read as a notebook: {exc!r}")
+            return False
+        self._drop_placeholders(content)
+        if self._complete is not None:
+            self._complete(content)
+        all_ids = document_cell_ids(self._notebook, content)
+        writable = writable_notebook(file_view(content), self._written.content)
+        content = writable.content
+        cell_ids = [all_ids[index] for index in writable.kept if index < len(all_ids)]
+        self.left_out = writable.left_out
+        if writable.problems:
+            self._report_error(writable.describe(self.path))
+        if content == self._written.content:
+            if not writable.problems:
+                self.last_error = None  # the file holds the whole document already
+            return True
+        model = {"type": "notebook", "format": "json", "content": writable.node}
+        self._written.writing = content
+        try:
+            if self._before_write is not None:
+                await self._before_write(self.path, content, cell_ids)
+            await ensure_async(self._contents_manager.save(model, self.path))
+        except (HTTPError, OSError) as exc:
+            self._dirty = True
+            self._report_error(f"could not write {self.path!r}: {exc}")
+            return False
+        finally:
+            self._written.writing = None
+        self._written.record(content, cell_ids)
+        self.last_saved = datetime.now(timezone.utc)
+        self.saves += 1
+        if not writable.problems:
             if self.last_error is not None:
                 self._log.info("[persist] %r written again after an error", self.path)
             self.last_error = None
-            self._log.debug("[persist] wrote %r", self.path)
-            return True
+        self._log.debug("[persist] wrote %r", self.path)
+        return True
 
     def _drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
@@ -250,10 +274,10 @@ class FileWriter:
             if metadata.get(key) == placeholder:
                 del metadata[key]
 
-    def _report_error(self, message: str) -> None:
+    def _report_error(self, message: str, exc_info: bool = False) -> None:
         # Log a failure once, not at every retry.
         if message != self.last_error:
-            self._log.error("[persist] %s", message)
+            self._log.error("[persist] %s", message, exc_info=exc_info)
         self.last_error = message
 
     async def stop(self) -> None:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .cells import multiline
+
 OUTPUT_MESSAGE_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
 
 
@@ -117,8 +119,7 @@ def text_bytes(text: str) -> int:
 
 def output_bytes(output: dict[str, Any]) -> int:
     if output.get("output_type") == "stream":
-        text = output.get("text", "")
-        return text_bytes(text if isinstance(text, str) else "".join(text))
+        return text_bytes(multiline(output.get("text", "")))
     return text_bytes(json.dumps(output, separators=(",", ":"), ensure_ascii=False))
 
 
@@ -171,7 +172,7 @@ def truncate_output(output: dict[str, Any], max_bytes: int, note: str) -> dict[s
         }
     # A rich output cannot be cut meaningfully: keep its plain text, shortened, and say so.
     plain = output.get("data", {}).get("text/plain", "")
-    plain = "".join(plain) if isinstance(plain, list) else str(plain)
+    plain = multiline(plain)
     shortened = {**output, "data": {"text/plain": cut_text(plain, max_bytes // 2) + note}}
     shortened["metadata"] = {}
     return shortened

@@ -1,9 +1,10 @@
 """A room: one shared notebook document, the awareness of its peers, and the sync protocol.
 
-The room knows nothing about tornado or files. Frames come in through `receive`; document
-changes, whoever made them (a peer, the file writer, later the kernel actor), are encoded
-once in the document observer and queued to every peer but their origin, then handed to
-the change listeners (the file writer).
+The room knows nothing about tornado or files. Frames come in through `receive`; a peer's
+update is applied, looked at by the content guard (content_guard.py) and, if refused,
+undone before anyone else sees it. Document changes, whoever made them (a peer, the file
+watcher, the kernel actor), are encoded once in the document observer and queued to every
+peer but their origin, then handed to the change listeners (the file writer).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from logging import Logger
 from typing import Any, Protocol
 
 from jupyter_ydoc import YNotebook
-from pycrdt import ArrayEvent, Awareness, Doc, Map, TransactionEvent, merge_updates
+from pycrdt import Awareness, Doc, Map, TransactionEvent, merge_updates
 
+from .cells import load_notebook
+from .content_guard import ContentGuard
+from .location import Location
 from .peer import Peer
 from .protocol import (
     MessageKind,
@@ -57,7 +61,8 @@ class _Outgoing:
     only: Peer | None = None
 
 
-_ORIGIN_SERVER = object()
+# The transaction origin of a peer's update: the content guard's undo manager tracks it.
+_ORIGIN_PEER_UPDATE = object()
 _UNDO_NOTHING = "jupyter-crdt-sync: no server-side undo"
 
 
@@ -66,8 +71,9 @@ class StaleReplicaError(ProtocolError):
 
 
 class Room:
-    def __init__(self, path: str, *, log: Logger) -> None:
-        self.path = path
+    def __init__(self, location: Location | str, *, log: Logger) -> None:
+        # Shared with the other parts of the open notebook: a rename changes it there.
+        self._location = location if isinstance(location, Location) else Location(location)
         self.doc: Doc = Doc()
         self.notebook = YNotebook(self.doc)
         # jupyter-ydoc's undo manager tracks every transaction when no origin is named, and
@@ -92,22 +98,25 @@ class Room:
         self.admit: Admission | None = None
         self._journal: Journal | None = None
         self._outbox: deque[_Outgoing] = deque()
-        self._origin: object = _ORIGIN_SERVER
-        # A well-formed update can still put non-cells into the cells array (a peer that
-        # declares the root with another type); such an update is held back and undone.
-        self._schema_violation = False
+        # A peer's update is held back until the content guard has looked at it; a refused
+        # one goes out only together with its undoing (content_guard.py).
+        self._holding = False
         self._held_update: bytes | None = None
-        self._cells_subscription = self.notebook.ycells.observe(self._check_cells)
+        self._guard = ContentGuard(self.notebook, _ORIGIN_PEER_UPDATE)
         self._subscription = self.doc.observe(self._on_transaction)
 
     def __repr__(self) -> str:
         return f"<Room {self.path!r} peers={len(self.peers)}>"
 
+    @property
+    def path(self) -> str:
+        return self._location.path
+
     # -- document ------------------------------------------------------------------------
 
     def load(self, content: dict[str, Any]) -> None:
         """Fill the empty document from a notebook; no peer has joined yet."""
-        self.notebook.set(content)
+        load_notebook(self.notebook, content)
         self.lineage = self.doc.client_id
 
     def restore(self, updates: list[bytes], lineage: int) -> None:
@@ -127,28 +136,25 @@ class Room:
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
 
-    def _check_cells(self, event: ArrayEvent) -> None:
-        for change in event.delta:
-            if any(not isinstance(cell, Map) for cell in change.get("insert", ())):
-                self._schema_violation = True
-
     def _on_transaction(self, event: TransactionEvent) -> None:
         # Called synchronously at commit: only queue frames and flag listeners here.
-        if self._schema_violation:
+        if self._holding:
             self._held_update = event.update
             return
         update = event.update
         if self._held_update is not None:
-            # The repair goes out together with what it repairs: peers never see the damage.
+            # An undoing goes out together with what it undoes: peers never see the damage.
             update = merge_updates(self._held_update, update)
             self._held_update = None
+        self._send_update(update, exclude=None)
+
+    def _send_update(self, update: bytes, exclude: Peer | None) -> None:
         frame = create_update_message(update)
-        origin = self._origin if isinstance(self._origin, Peer) else None
         if self._journal is None:
-            self._broadcast(frame, exclude=origin)
+            self._broadcast(frame, exclude=exclude)
         else:
             seq = self._journal.append(update)
-            self._outbox.append(_Outgoing(seq, frame, exclude=origin))
+            self._outbox.append(_Outgoing(seq, frame, exclude=exclude))
         for listener in self._change_listeners:
             listener()
 
@@ -171,24 +177,30 @@ class Room:
     def _apply_update(self, peer: Peer, update: bytes) -> None:
         if self.admit is not None:
             self.admit(update)
-        self._origin = peer
+        self._holding = True
+        self._guard.start()
         try:
-            self.doc.apply_update(update)
+            with self.doc.transaction(origin=_ORIGIN_PEER_UPDATE):
+                self.doc.apply_update(update)
         except ValueError as exc:
+            self._guard.finish()
             raise ProtocolError(f"update rejected by the CRDT: {exc}") from exc
         finally:
-            self._origin = _ORIGIN_SERVER
-        if self._schema_violation:
-            self._remove_non_cells()
-            raise ProtocolError("update puts something other than a cell into the cells array")
-
-    def _remove_non_cells(self) -> None:
-        cells = self.notebook.ycells
-        with self.doc.transaction():
-            self._schema_violation = False
-            for index in reversed(range(len(cells))):
-                if not isinstance(cells[index], Map):
-                    del cells[index]
+            self._holding = False
+        problem = self._guard.finish()
+        if problem is None:
+            self._guard.forget()
+            held, self._held_update = self._held_update, None
+            if held is not None:
+                self._send_update(held, exclude=peer)
+            return
+        self._guard.undo()
+        if self._held_update is not None:
+            # Nothing was undone: the document keeps the update, so every peer must get it.
+            self._log.error("[sync] %r: a refused update could not be undone", self.path)
+            held, self._held_update = self._held_update, None
+            self._send_update(held, exclude=None)
+        raise ProtocolError(f"content refused: {problem}")
 
     # -- peers ---------------------------------------------------------------------------
 
@@ -284,7 +296,7 @@ class Room:
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
-        self.notebook.ycells.unobserve(self._cells_subscription)
+        self._guard.close()
         # The journal holds this room's _release: drop the link both ways, so that the
         # document is freed as soon as the manager lets go of the room, not at the next
         # run of the cycle collector.

@@ -11,35 +11,23 @@ in; the file only when there is no history. File content is never laid over hist
 from __future__ import annotations
 
 import asyncio
-import posixpath
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from functools import partial
 from logging import Logger
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 
-from .execution import reset_execution_states
-from .file_watcher import FileWatcher
-from .merge import merge_into_notebook
-from .notebook_file import (
-    FileWriter,
-    check_notebook,
-    document_cell_ids,
-    file_view,
-    normalize_path,
-    read_notebook,
-)
+from .location import moved_path
+from .notebook_file import FileWriter, check_notebook, normalize_path
+from .open_notebook import OpenNotebook, RoomSettings
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
 from .protocol import covers
 from .room import Room
-from .store import RoomJournal, Store, fingerprint
-from .widgets import add_saved_state
+from .store import Store
 
-KernelStatus = Callable[[str], "dict[str, Any] | None"]
+__all__ = ["RoomManager", "RoomSettings", "SaveError"]
 
 # A file the watcher finds missing may have just been renamed through the contents API:
 # the event that moves its room follows a moment later. Look again after this long.
@@ -48,23 +36,6 @@ RENAME_GRACE_SECONDS = 1.0
 
 class SaveError(Exception):
     """A requested write-back did not happen; the message says why."""
-
-
-@dataclass(frozen=True)
-class RoomSettings:
-    save_delay: float
-    save_max_delay: float
-    eviction_delay: float
-    file_check_interval: float = 2.0
-    widget_state_in_file: str = "displayed"
-
-
-@dataclass
-class _OpenRoom:
-    room: Room
-    writer: FileWriter
-    watcher: FileWatcher
-    journal: RoomJournal | None
 
 
 class RoomManager:
@@ -80,7 +51,7 @@ class RoomManager:
         self._log = log
         self._store = store
         self.store = store
-        self._open: dict[str, _OpenRoom] = {}
+        self._open: dict[str, OpenNotebook] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._eviction_timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -89,8 +60,6 @@ class RoomManager:
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
         self._stopped = False
-        # Set by the kernel actor: a room's kernel for the status, or None.
-        self.kernel_status: KernelStatus | None = None
 
     @property
     def rooms(self) -> dict[str, Room]:
@@ -98,6 +67,13 @@ class RoomManager:
 
     def writer(self, path: str) -> FileWriter:
         return self._open[path].writer
+
+    def open_notebook(self, path: str) -> OpenNotebook | None:
+        """The owner of the open room of `path`, or None."""
+        return self._open.get(path)
+
+    def open_notebooks(self) -> list[OpenNotebook]:
+        return list(self._open.values())
 
     async def resolve(self, raw_path: str) -> str:
         """Normalise a requested path and check that it names a notebook (HTTP 404/400)."""
@@ -174,107 +150,25 @@ class RoomManager:
     # -- loading -------------------------------------------------------------------------
 
     async def _load(self, path: str) -> Room:
-        content = await read_notebook(self._contents_manager, path)
-        room, merged = await self._room_from_store(path, content)
-        restored = room is not None
-        if room is None:
-            room = Room(path, log=self._log)
-            room.load(content)
-            if self._store is not None:
-                cell_ids = document_cell_ids(room.notebook, content)
-                await self._store.create(
-                    path, room.doc.client_id, room.doc.get_update(), file_view(content), cell_ids
-                )
-        writer = FileWriter(
+        owner = await OpenNotebook.open(
             path,
-            room.notebook,
-            self._contents_manager,
-            delay=self._settings.save_delay,
-            max_delay=self._settings.save_max_delay,
+            settings=self._settings,
+            contents_manager=self._contents_manager,
             log=self._log,
-            loaded_content=content,
-            before_write=self._store.record_file if self._store is not None else None,
-            complete=partial(
-                add_saved_state, widgets=room.widgets, policy=self._settings.widget_state_in_file
-            ),
+            store=self._store,
+            kernels_may_live=path in self._closed_here,
+            on_file_missing=self._file_missing,
         )
-        journal = None
-        if self._store is not None:
-            journal = self._store.journal(path, room.doc.get_update)
-            room.attach_journal(journal)
-            if merged:
-                # What the merge changed is in no stored update yet.
-                journal.compact()
-        if restored and path not in self._closed_here:
-            # History from an earlier server process: its kernels, their executions and
-            # their widgets died with it.
-            if reset_execution_states(room.notebook):
-                self._log.info("[room] %r: executions cut short by a restart marked idle", path)
-            room.widgets.clear()
-        room.on_change(writer.mark_changed)
-        watcher = FileWatcher(
-            room,
-            writer,
-            self._contents_manager,
-            interval=self._settings.file_check_interval,
-            log=self._log,
-            on_deleted=lambda: self._file_missing(room),
-        )
-        await watcher.start()
-        writer.check_outside_edits = watcher.check
-        writer.start()
-        if restored:
-            # The stored history may be ahead of the file (a crash before the last write).
-            writer.mark_changed()
-        self._open[path] = _OpenRoom(room, writer, watcher, journal)
-        self._log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
+        self._open[path] = owner
         # A room nobody joins (the upgrade failed) must not stay open forever.
-        self._schedule_eviction(room)
-        return room
-
-    async def _room_from_store(
-        self, path: str, content: dict[str, Any]
-    ) -> tuple[Room | None, bool]:
-        """The room restored from its stored history, and whether the file's outside edits
-        were merged into it; (None, False) without a usable history."""
-        if self._store is None:
-            return None, False
-        stored = await self._store.load(path)
-        if stored is None:
-            return None, False
-        room = Room(path, log=self._log)
-        try:
-            room.restore(stored.updates, stored.lineage)
-        except ValueError as exc:
-            moved = await self._store.move_aside(path)
-            self._log.warning(
-                "[persist] the stored history of %r cannot be applied (%s); kept it as %r and "
-                "rebuilt the room from the file",
-                path,
-                exc,
-                moved,
-            )
-            return None, False
-        on_disk = file_view(content)
-        if fingerprint(on_disk) in stored.file_fingerprints:
-            return room, False
-        report = merge_into_notebook(
-            room.notebook, stored.file_content, stored.file_cell_ids, on_disk
-        )
-        self._log.info(
-            "[persist] %r changed on disk since the room last wrote it: merged "
-            "(%d cells changed, %d added, %d deleted)",
-            path,
-            len(report.changed),
-            len(report.added),
-            len(report.deleted),
-        )
-        return room, True
+        self._schedule_eviction(owner.room)
+        return owner.room
 
     # -- files deleted or renamed ----------------------------------------------------------
 
-    def _file_missing(self, room: Room) -> None:
+    def _file_missing(self, owner: OpenNotebook) -> None:
         """The watcher found no file at the room's path: deleted, or renamed just now."""
+        room = owner.room
         if room in self._missing:
             return
         self._missing.add(room)
@@ -313,18 +207,13 @@ class RoomManager:
     async def file_renamed(self, old_path: str, new_path: str) -> None:
         """Move the rooms of a renamed notebook (or of the notebooks in a renamed folder)
         to their new paths, peers and all."""
-        old_prefix = old_path.rstrip("/") + "/"
         for path in list(self._open):
-            if path == old_path:
-                target = new_path
-            elif path.startswith(old_prefix):
-                target = posixpath.join(new_path, path[len(old_prefix) :])
-            else:
+            target = moved_path(path, old_path, new_path)
+            if target is None:
                 continue
             entry = self._open.pop(path)
             self._cancel_eviction(path)
-            entry.room.path = target
-            entry.writer.path = target
+            entry.rename(target)
             self._open[target] = entry
             if self._store is not None:
                 await self._store.rename(path, target)
@@ -386,32 +275,13 @@ class RoomManager:
             self._log.error("[room] background work failed", exc_info=task.exception())
 
     async def _close_room(self, room: Room, reason: str, code: int = CLOSE_ROOM_CLOSED) -> None:
-        room.closing = True
-        entry = self._open[room.path]
-        await entry.watcher.stop()
+        owner = self._open[room.path]
         try:
-            if code == CLOSE_NOTEBOOK_DELETED:
-                # A change waiting for its write must not bring the file back.
-                await entry.writer.stop()
-            else:
-                await entry.writer.close()
-        except Exception:
-            self._log.exception("[persist] final write of %r failed", room.path)
+            await owner.close(reason, code)
         finally:
-            if entry.writer.dirty and code != CLOSE_NOTEBOOK_DELETED:
-                self._log.error(
-                    "[persist] %r closed with changes that could not be written to the file: %s",
-                    room.path,
-                    entry.writer.last_error,
-                )
-            if entry.journal is not None:
-                entry.journal.close()
-            # The writer and the watcher refer to each other (and the watcher to the room).
-            entry.writer.check_outside_edits = None
-            self._open.pop(room.path, None)
-            self._closed_here.add(room.path)
-            room.close(code, reason)
-            self._log.info("[room] closed %r (%s)", room.path, reason)
+            if self._open.get(owner.path) is owner:
+                del self._open[owner.path]
+            self._closed_here.add(owner.path)
 
     async def stop(self) -> None:
         """Write every room back and close it: the server is shutting down."""
@@ -429,29 +299,5 @@ class RoomManager:
     # -- status --------------------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:
-        rooms = []
-        for path, entry in sorted(self._open.items()):
-            room, writer, journal = entry.room, entry.writer, entry.journal
-            errors = [e for e in (writer.last_error, self._store and self._store.error) if e]
-            rooms.append(
-                {
-                    "path": path,
-                    "peers": len(room.peers),
-                    "cells": len(room.notebook.ycells),
-                    "doc_bytes": len(room.doc.get_update()),
-                    "dirty": writer.dirty,
-                    "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
-                    "save_error": "; ".join(errors) or None,
-                    "kernel": self.kernel_status(path) if self.kernel_status else None,
-                    "widgets": len(room.widgets),
-                    "store": None
-                    if journal is None
-                    else {
-                        "bytes": journal.stored_bytes,
-                        "updates_since_compaction": journal.updates_since_compaction,
-                        "pending_updates": journal.appended - journal.durable,
-                        "error": self._store.error if self._store else None,
-                    },
-                }
-            )
-        return rooms
+        store_error = self._store.error if self._store is not None else None
+        return [owner.status(store_error) for _, owner in sorted(self._open.items())]

@@ -91,8 +91,12 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
         )
         try:
             self._room = await self.join_room(self._peer)
-        except Exception as exc:
+        except (web.HTTPError, RuntimeError) as exc:
+            # The file went away, or the server is stopping, since the request was taken.
             self.log.warning("[room] %r could not join %r: %s", self._peer, self._path, exc)
+            self._peer.close(1011, "the room could not be opened")
+        except Exception:
+            self.log.exception("[room] %r could not join %r", self._peer, self._path)
             self._peer.close(1011, "the room could not be opened")
 
     def on_message(self, message: str | bytes) -> None:

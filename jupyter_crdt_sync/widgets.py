@@ -187,14 +187,20 @@ def add_saved_state(content: dict[str, Any], widgets: Map, policy: str) -> None:
     widgets (no kernel yet, or after a restart) the notebook keeps what it had."""
     if policy == "none" or len(widgets) == 0:
         return
+    metadata = content.setdefault("metadata", {})
+    if not isinstance(metadata, dict) or not isinstance(metadata.setdefault("widgets", {}), dict):
+        return  # not written as it is anyway (writable.py keeps the file's metadata)
     state = saved_state(widgets.to_py() or {}, content, only_displayed=policy == "displayed")
-    content.setdefault("metadata", {}).setdefault("widgets", {})[STATE_MIME] = state
+    metadata["widgets"][STATE_MIME] = state
 
 
 def _displayed_model_ids(notebook: dict[str, Any]) -> Iterator[str]:
+    # Any part may be malformed here (the writer leaves such cells out of the file).
     for cell in notebook.get("cells", []):
-        for output in cell.get("outputs", None) or []:
-            view = (output.get("data") or {}).get(VIEW_MIME)
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        for output in outputs if isinstance(outputs, list) else []:
+            data = output.get("data") if isinstance(output, dict) else None
+            view = data.get(VIEW_MIME) if isinstance(data, dict) else None
             if isinstance(view, dict) and isinstance(view.get("model_id"), str):
                 yield view["model_id"]
 
@@ -207,8 +213,9 @@ def _referenced_closure(widgets: dict[str, Any], roots: set[str]) -> set[str]:
         if model_id in keep:
             continue
         keep.add(model_id)
-        entry = widgets.get(model_id) or {}
-        for reference in _references(entry.get("state", {})):
+        entry = widgets.get(model_id)
+        state = entry.get("state", {}) if isinstance(entry, dict) else {}
+        for reference in _references(state):
             if reference in widgets and reference not in keep:
                 todo.append(reference)
     return keep

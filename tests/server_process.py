@@ -117,6 +117,13 @@ class ServerProcess:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
 
+    def interrupt(self, timeout: float = 30.0) -> int:
+        """SIGINT, as Ctrl+C in a terminal or a process manager sends it (stdin is not a
+        tty here, as under most process managers)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
     def __enter__(self) -> ServerProcess:
         return self.start()
 

@@ -191,6 +191,10 @@ def test_finds_servers_in_the_runtime_dir(server: ServerProcess) -> None:
     assert result.stdout.splitlines() == [
         f"Jupyter server {server.url} (root {server.root_dir}), jupyter-crdt-sync {__version__}",
         "  no open rooms",
+        # JupyterLab is installed: the settings room, with the user settings under the
+        # server's config dir
+        "settings: 0 peers, 0 plugins with settings, not written yet "
+        f"({server.root_dir.parent / f'config-{server.port}' / 'lab' / 'user-settings'})",
     ]
     # --url alone takes the token of the server at that URL from the runtime dir ...
     result = crdtsync("status", "--json", "--url", server.url, runtime_dir=server.runtime_dir)

@@ -217,3 +217,45 @@ async def wait_until(condition: Any, timeout: float = TIMEOUT) -> None:
     while not await condition():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
+
+
+async def test_a_rename_while_a_cell_runs_takes_the_kernel_and_its_widgets_along(
+    make_notebook, connect, jp_serverapp, jp_fetch, jp_root_dir
+):
+    make_notebook(
+        "old.ipynb",
+        [
+            "import time, ipywidgets as w\nx = 41\nslider = w.IntSlider(value=3)\n"
+            "display(slider)\ntime.sleep(3)\nx += 1",
+            "print(x)\nslider.value = 8",
+        ],
+    )
+    alice = await connect("old.ipynb")
+    (msg_id,) = await alice.execute("cell-0", timeout=TIMEOUT)
+    await alice.wait_for(lambda r: r.execution("cell-0")["state"] == "running", timeout=TIMEOUT)
+    kernels = jp_serverapp.kernel_manager.list_kernel_ids()
+    assert len(kernels) == 1
+
+    # Renamed through the contents API while the cell runs.
+    body = json.dumps({"path": "new.ipynb"})
+    await jp_fetch("api", "contents", "old.ipynb", method="PATCH", body=body)
+    first = await alice.wait_for_execution("cell-0", msg_id, timeout=TIMEOUT)
+    assert first.status == "ok", first.outputs
+    model_id = model_id_of(first)
+
+    # The next execute at the new path runs on the same kernel: its variables are there,
+    # and its widget messages still reach the document.
+    bob = await connect("new.ipynb")
+    second = await bob.run("cell-1", timeout=TIMEOUT)
+    assert second.status == "ok", second.outputs
+    assert second.stdout == "42\n"
+    await bob.wait_for(lambda r: widget(r, model_id).get("state", {}).get("value") == 8)
+    await alice.wait_for(lambda r: widget(r, model_id).get("state", {}).get("value") == 8)
+    assert jp_serverapp.kernel_manager.list_kernel_ids() == kernels
+    response = await jp_fetch("api", "crdtsync", "status")
+    (room,) = json.loads(response.body)["rooms"]
+    assert room["path"] == "new.ipynb" and room["kernel"]["id"] == kernels[0]
+    # The notebook's Jupyter session followed it, so a window opening it joins that kernel.
+    sessions = json.loads((await jp_fetch("api", "sessions")).body)
+    assert [(s["path"], s["kernel"]["id"]) for s in sessions] == [("new.ipynb", kernels[0])]
+    assert (jp_root_dir / "new.ipynb").exists() and not (jp_root_dir / "old.ipynb").exists()

@@ -1,0 +1,319 @@
+"""One open notebook: the single owner of everything its room needs while it is open.
+
+    RoomManager: path -> OpenNotebook (load once, evict when idle, status)
+                          │
+      OpenNotebook.open() │ reads the file and the stored history, decides which is the
+                          │ truth (docs/design.md), builds and starts every part:
+                          ├── location  the notebook's path, held once; every part reads it
+                          ├── room      the document, its peers, the sync protocol (room.py)
+                          ├── journal   the room's updates made durable (store.py), or None
+                          ├── written   what the file holds since the room last wrote or
+                          │             merged it (notebook_file.WrittenFile): shared by
+                          ├── watcher   outside edits merged in (file_watcher.py), and
+                          ├── writer    debounced write-back (notebook_file.FileWriter)
+                          ├── widgets   the kernel's widget states, kept in the document
+                          └── kernel    its kernel actor (kernel_actor.py), set by
+                                        KernelActors at the first execute request
+      rename(new_path)    changes `location` only: the room, writer, watcher, kernel actor
+                          and widget state follow at once (the store moves its history)
+      close(reason, code) the one place that takes it apart, in order: the kernel actor,
+                          the widget states, the watcher, the final write (skipped only
+                          for a deleted file), the journal, the room and its peers. Each
+                          step runs even if an earlier one failed (logged with its cause).
+
+Nothing else builds or dismantles these parts, and no part reaches into another's state.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from logging import Logger
+from typing import Any, Protocol
+
+from jupyter_server.services.contents.manager import ContentsManager
+
+from .execution import reset_execution_states
+from .file_watcher import FileWatcher
+from .location import Location
+from .merge import merge_into_notebook
+from .notebook_file import FileWriter, WrittenFile, document_cell_ids, file_view, read_notebook
+from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
+from .room import Room
+from .store import RoomJournal, Store, fingerprint
+from .widgets import WidgetStates, add_saved_state
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    save_delay: float
+    save_max_delay: float
+    eviction_delay: float
+    file_check_interval: float = 2.0
+    widget_state_in_file: str = "displayed"
+    # Seconds between two writes of one widget's state into the document.
+    widget_update_interval: float = 0.1
+
+
+class KernelWork(Protocol):
+    """The kernel actor of an open notebook, as its owner sees it (kernel_actor.py)."""
+
+    async def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any] | None: ...
+
+
+class OpenNotebook:
+    """An open notebook's room and everything that serves it; see the module docstring."""
+
+    def __init__(
+        self,
+        location: Location,
+        room: Room,
+        written: WrittenFile,
+        *,
+        settings: RoomSettings,
+        contents_manager: ContentsManager,
+        log: Logger,
+        store: Store | None,
+        loaded_content: dict[str, Any],
+        on_file_missing: Callable[[OpenNotebook], None],
+    ) -> None:
+        self.location = location
+        self.room = room
+        self.written = written
+        self.kernel: KernelWork | None = None
+        self._log = log
+        self.journal: RoomJournal | None = None
+        if store is not None:
+            self.journal = store.journal(location.path, room.doc.get_update)
+            room.attach_journal(self.journal)
+        self.widgets = WidgetStates(
+            room.widgets, min_interval=settings.widget_update_interval, log=log
+        )
+        self.watcher = FileWatcher(
+            location,
+            room.notebook,
+            contents_manager,
+            written,
+            interval=settings.file_check_interval,
+            log=log,
+            # The parts call back into their owner weakly: a closed notebook is freed by
+            # reference counting, with no cycle to wait for the collector.
+            on_deleted=_weakly(self._file_missing),
+            on_merged=_weakly(self._changed),
+        )
+        self.writer = FileWriter(
+            location,
+            room.notebook,
+            contents_manager,
+            written,
+            delay=settings.save_delay,
+            max_delay=settings.save_max_delay,
+            log=log,
+            loaded_content=loaded_content,
+            check_file=self.watcher.check,
+            before_write=store.record_file if store is not None else None,
+            complete=partial(
+                add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
+            ),
+        )
+        self._on_file_missing = on_file_missing
+        room.on_change(_weakly(self._changed))
+
+    def __repr__(self) -> str:
+        return f"<OpenNotebook {self.path!r}>"
+
+    @property
+    def path(self) -> str:
+        return self.location.path
+
+    def _changed(self) -> None:
+        self.writer.mark_changed()
+
+    def _file_missing(self) -> None:
+        self._on_file_missing(self)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        path: str,
+        *,
+        settings: RoomSettings,
+        contents_manager: ContentsManager,
+        log: Logger,
+        store: Store | None,
+        kernels_may_live: bool,
+        on_file_missing: Callable[[OpenNotebook], None],
+    ) -> OpenNotebook:
+        """Open the notebook at `path`: its file, its stored history, every part started.
+
+        `kernels_may_live`: this process closed a room of this path before, so a kernel
+        it ran and that kernel's widgets may still be alive. Raises tornado's HTTPError
+        (404, 400) if the file is missing or not a notebook."""
+        location = Location(path)
+        content = await read_notebook(contents_manager, path)
+        room, merged = await _room_from_store(location, content, store, log)
+        restored = room is not None
+        if room is None:
+            room = Room(location, log=log)
+            room.load(content)
+            if store is not None:
+                cell_ids = document_cell_ids(room.notebook, content)
+                await store.create(
+                    path, room.doc.client_id, room.doc.get_update(), file_view(content), cell_ids
+                )
+        written = WrittenFile(content, document_cell_ids(room.notebook, content))
+        owner = cls(
+            location,
+            room,
+            written,
+            settings=settings,
+            contents_manager=contents_manager,
+            log=log,
+            store=store,
+            loaded_content=content,
+            on_file_missing=on_file_missing,
+        )
+        if merged and owner.journal is not None:
+            # What the merge changed is in no stored update yet.
+            owner.journal.compact()
+        if restored and not kernels_may_live:
+            # History from an earlier server process: its kernels, their executions and
+            # their widgets died with it.
+            if reset_execution_states(room.notebook):
+                log.info("[room] %r: executions cut short by a restart marked idle", path)
+            owner.widgets.clear()
+        await owner.watcher.start()
+        owner.writer.start()
+        if restored:
+            # The stored history may be ahead of the file (a crash before the last write).
+            owner.writer.mark_changed()
+        log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
+        return owner
+
+    # -- while open ----------------------------------------------------------------------
+
+    def rename(self, new_path: str) -> None:
+        """The notebook was renamed: every part reads its path from `location`."""
+        self.location.path = new_path
+
+    def status(self, store_error: str | None) -> dict[str, Any]:
+        room, writer, journal = self.room, self.writer, self.journal
+        errors = [e for e in (writer.last_error, store_error) if e]
+        return {
+            "path": self.path,
+            "peers": len(room.peers),
+            "cells": len(room.notebook.ycells),
+            "doc_bytes": len(room.doc.get_update()),
+            "dirty": writer.dirty,
+            "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
+            "save_error": "; ".join(errors) or None,
+            # Cells kept in the room that the file cannot hold (writable.py).
+            "left_out": sorted(writer.left_out),
+            "kernel": self.kernel.status() if self.kernel is not None else None,
+            "widgets": len(room.widgets),
+            "store": None
+            if journal is None
+            else {
+                "bytes": journal.stored_bytes,
+                "updates_since_compaction": journal.updates_since_compaction,
+                "pending_updates": journal.appended - journal.durable,
+                "error": store_error,
+            },
+        }
+
+    # -- closing -------------------------------------------------------------------------
+
+    async def close(self, reason: str, code: int = CLOSE_ROOM_CLOSED) -> None:
+        """Stop every part and close the room; the final write runs unless the file was
+        deleted (a change waiting for its write must not bring it back)."""
+        room, writer = self.room, self.writer
+        room.closing = True
+        deleted = code == CLOSE_NOTEBOOK_DELETED
+        if self.kernel is not None:
+            await self._step("stopping the kernel actor of", self.kernel.stop())
+        # Widget states still waiting for their interval go into the document first.
+        self._run_step("writing the widget states of", self.widgets.close)
+        await self._step("stopping the file check of", self.watcher.stop())
+        await self._step("the final write of", writer.stop() if deleted else writer.close())
+        if writer.dirty and not deleted:
+            self._log.error(
+                "[persist] %r closed with changes that could not be written to the file: %s "
+                "(the store keeps them)",
+                self.path,
+                writer.last_error,
+            )
+        if self.journal is not None:
+            self._run_step("closing the journal of", self.journal.close)
+        room.close(code, reason)
+        self._log.info("[room] closed %r (%s)", self.path, reason)
+
+    async def _step(self, what: str, step: Any) -> None:
+        # Broad on purpose: one part failing must not skip the others' closing; the
+        # traceback is logged.
+        try:
+            await step
+        except Exception:
+            self._log.exception("[room] %s %r failed", what, self.path)
+
+    def _run_step(self, what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            self._log.exception("[room] %s %r failed", what, self.path)
+
+
+def _weakly(method: Callable[[], None]) -> Callable[[], None]:
+    """Call a bound method without keeping its object alive."""
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        target = ref()
+        if target is not None:
+            target()
+
+    return call
+
+
+async def _room_from_store(
+    location: Location, content: dict[str, Any], store: Store | None, log: Logger
+) -> tuple[Room | None, bool]:
+    """The room restored from its stored history, and whether the file's outside edits
+    were merged into it; (None, False) without a usable history."""
+    if store is None:
+        return None, False
+    path = location.path
+    stored = await store.load(path)
+    if stored is None:
+        return None, False
+    room = Room(location, log=log)
+    try:
+        room.restore(stored.updates, stored.lineage)
+    except ValueError as exc:
+        moved = await store.move_aside(path)
+        log.warning(
+            "[persist] the stored history of %r cannot be applied (%s); kept it as %r and "
+            "rebuilt the room from the file",
+            path,
+            exc,
+            moved,
+        )
+        return None, False
+    on_disk = file_view(content)
+    if fingerprint(on_disk) in stored.file_fingerprints:
+        return room, False
+    report = merge_into_notebook(room.notebook, stored.file_content, stored.file_cell_ids, on_disk)
+    log.info(
+        "[persist] %r changed on disk since the room last wrote it: merged "
+        "(%d cells changed, %d added, %d deleted)",
+        path,
+        len(report.changed),
+        len(report.added),
+        len(report.deleted),
+    )
+    return room, True
