@@ -34,7 +34,16 @@ class StatusHandler(_RoomsHandler):
     @authorized
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"version": __version__, "rooms": self.room_manager.status()}))
+        settings_room = self.settings.get("crdtsync_settings_room")
+        self.finish(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "rooms": self.room_manager.status(),
+                    "settings": settings_room.status() if settings_room is not None else None,
+                }
+            )
+        )
 
 
 class SaveHandler(_RoomsHandler):

@@ -21,7 +21,7 @@ from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
 from .sessions import install_one_session_per_path
 from .store import Store
-from .websocket import RoomWebSocketHandler
+from .websocket import RoomWebSocketHandler, SettingsWebSocketHandler
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 
@@ -148,6 +148,28 @@ class CRDTSync(ExtensionApp):
         "the cells queued for it (they end as 'aborted'). Default: 60.0.",
     )
 
+    settings_room = Bool(
+        True,
+        config=True,
+        help="Share JupyterLab's user settings between all windows through one settings "
+        "room (WS api/crdtsync/settings), mirrored to the .jupyterlab-settings files of "
+        "JupyterLab's settings API. Needs JupyterLab's server extension. Default: True.",
+    )
+    max_setting_bytes = Int(
+        1024 * 1024,
+        config=True,
+        help="Largest settings text (or its values as JSON), in bytes, that the settings "
+        "room takes from a window or a settings file; a larger one is refused and nothing "
+        "stored changes. Default: 1048576 (1 MiB).",
+    )
+    settings_debounce = Float(
+        0.5,
+        config=True,
+        help="Seconds a settings file changed outside (an editor, a script, PUT "
+        "lab/api/settings) must stay unchanged before the settings room reads it. "
+        "Default: 0.5.",
+    )
+
     def initialize_settings(self) -> None:
         self._warn_about_jupyter_collaboration()
         contents_manager = self.serverapp.contents_manager
@@ -190,18 +212,23 @@ class CRDTSync(ExtensionApp):
             event_logger=self.serverapp.event_logger,
         )
         self._sweeper: asyncio.Task[None] | None = None
+        self.settings_room_: Any = None
+        self._settings_ready = asyncio.Event()
+        IOLoop.current().add_callback(self._open_settings_room)
         if self.forget_missing_interval > 0:
             IOLoop.current().add_callback(self._start_sweeper)
         self.settings.update(
             crdtsync_room_manager=self.room_manager,
             crdtsync_kernel_actors=self.kernel_actors,
             crdtsync_config=self,
+            crdtsync_settings_ready=self._settings_ready,
         )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(
             [
                 (r"/api/crdtsync/room/(.+)", RoomWebSocketHandler),
+                (r"/api/crdtsync/settings", SettingsWebSocketHandler),
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/save/(.+)", SaveHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
@@ -242,6 +269,51 @@ class CRDTSync(ExtensionApp):
         elif action in ("save", "upload"):
             self.room_manager.file_changed(path)
 
+    async def _open_settings_room(self) -> None:
+        # After every extension is loaded: JupyterLab's settings directories are needed.
+        try:
+            location = self._settings_location() if self.settings_room else None
+            if location is None:
+                if self.settings_room:
+                    self.log.info("[room] no JupyterLab settings API here: no settings room")
+                return
+            # Only now: jupyterlab_server (and json5) come with JupyterLab, which the
+            # notebook rooms do not need.
+            from .settings_files import SchemaCatalog, SettingsLimits
+            from .settings_room import SettingsRoom, SettingsRoomSettings
+
+            room = SettingsRoom(
+                location,
+                SchemaCatalog(location, SettingsLimits(self.max_setting_bytes)),
+                SettingsRoomSettings(debounce=self.settings_debounce),
+                self.log,
+                store=self.store,
+            )
+            await room.open()
+            self.settings_room_ = room
+            self.serverapp.web_app.settings["crdtsync_settings_room"] = room
+        except Exception:
+            self.log.exception("[room] the settings room could not be opened")
+        finally:
+            self._settings_ready.set()
+
+    def _settings_location(self) -> Any:
+        """JupyterLab's settings directories, from its extension app (LabServerApp)."""
+        for apps in self.serverapp.extension_manager.extension_apps.values():
+            for app in apps:
+                if getattr(app, "schemas_dir", None) and getattr(app, "user_settings_dir", None):
+                    from .settings_files import SettingsLocation
+
+                    return SettingsLocation(
+                        settings_dir=app.user_settings_dir,
+                        schemas_dir=app.schemas_dir,
+                        app_settings_dir=app.app_settings_dir,
+                        labextensions_path=tuple(
+                            app.extra_labextensions_path + app.labextensions_path
+                        ),
+                    )
+        return None
+
     def _start_sweeper(self) -> None:
         self._sweeper = asyncio.ensure_future(self._sweep_store())
 
@@ -268,5 +340,7 @@ class CRDTSync(ExtensionApp):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.kernel_actors.stop()
+        if self.settings_room_ is not None:
+            await self.settings_room_.close()
         await self.room_manager.stop()
         await self.store.close()

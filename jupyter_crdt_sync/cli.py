@@ -197,8 +197,9 @@ def format_status(server: Server, status: dict[str, Any]) -> str:
         header += f" (root {server.root_dir})"
     header += f", jupyter-crdt-sync {status.get('version', '?')}"
     rooms = status["rooms"]
+    settings = settings_lines(status.get("settings"))
     if not rooms:
-        return f"{header}\n  no open rooms"
+        return "\n".join([header, "  no open rooms", *settings])
     rows = [list(COLUMNS)] + [
         [
             str(room.get("path", "?")),
@@ -219,7 +220,32 @@ def format_status(server: Server, status: dict[str, Any]) -> str:
         ).rstrip()
         for row in rows
     ]
-    return "\n".join([header, *lines])
+    return "\n".join([header, *lines, *settings])
+
+
+def settings_lines(settings: dict[str, Any] | None) -> list[str]:
+    """The settings room: one line, then one per settings file that was refused."""
+    if not settings:
+        return []
+    written = save_state({"last_saved": settings.get("last_write")})
+    written = (
+        "last written" + written[len("saved") :]
+        if written.startswith("saved")
+        else "not written yet"
+    )
+    line = (
+        f"settings: {settings.get('peers', '?')} peers, "
+        f"{settings.get('plugins', '?')} plugins with settings, {written} "
+        f"({settings.get('dir', '?')})"
+    )
+    errors = []
+    for error in settings.get("errors") or []:
+        where = str(error.get("file") or "")
+        if where and error.get("line"):
+            where += f" line {error['line']}"
+        message = " ".join(str(error.get("message", "")).split())
+        errors.append(f"  error: {where}: {message}" if where else f"  error: {message}")
+    return [line, *errors]
 
 
 # -- the command ---------------------------------------------------------------------------

@@ -36,6 +36,8 @@ from .protocol import (
 )
 
 ChangeListener = Callable[[], None]
+# Vets a peer's update before it is applied: raises ProtocolError to refuse it.
+Admission = Callable[[bytes], None]
 
 
 class Journal(Protocol):
@@ -92,6 +94,8 @@ class Room:
         self.closing = False
         self._log = log
         self._change_listeners: list[ChangeListener] = []
+        # Rooms whose document has rules beyond the notebook's (the settings room) set this.
+        self.admit: Admission | None = None
         self._journal: Journal | None = None
         self._outbox: deque[_Outgoing] = deque()
         # A peer's update is held back until the content guard has looked at it; a refused
@@ -171,6 +175,8 @@ class Room:
             self._outbox.append(_Outgoing(journal.appended, frame, only=peer))
 
     def _apply_update(self, peer: Peer, update: bytes) -> None:
+        if self.admit is not None:
+            self.admit(update)
         self._holding = True
         self._guard.start()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
@@ -16,6 +16,10 @@ from .peer import CLOSE_PROTOCOL_ERROR, CLOSE_STALE_REPLICA, CLOSE_UNSUPPORTED_D
 from .protocol import ProtocolError
 from .room import Room, StaleReplicaError
 from .rooms import RoomManager
+
+if TYPE_CHECKING:
+    # Only with JupyterLab (jupyterlab_server): imported by the app when it has one.
+    from .settings_room import SettingsRoom
 
 
 class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
@@ -48,22 +52,31 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
         return int(self.crdtsync_config.max_message_bytes)
 
     @ws_authenticated
-    async def get(self, raw_path: str, *args: Any, **kwargs: Any) -> None:
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         # Every check happens before the upgrade: a refused peer gets an HTTP error and
         # not a single byte of the document.
         user = self.current_user
-        if not self.authorizer.is_authorized(self, user, "read", "contents"):
-            raise web.HTTPError(403, "reading notebooks is not permitted for this user")
-        self._can_write = self.authorizer.is_authorized(self, user, "write", "contents")
+        if not self.authorizer.is_authorized(self, user, "read", self.auth_resource):
+            raise web.HTTPError(403, f"reading {self.auth_resource} is not permitted for this user")
+        self._can_write = self.authorizer.is_authorized(self, user, "write", self.auth_resource)
         origin = self.request.headers.get("Origin") or self.request.headers.get(
             "Sec-Websocket-Origin"
         )
         if origin is not None and not self.check_origin(origin):
             raise web.HTTPError(403, "cross-origin websocket refused")
+        await self.load_room(*args)
+        await super().get(*args, **kwargs)
+
+    async def load_room(self, raw_path: str) -> None:
         self._path = await self.room_manager.resolve(raw_path)
         # Load now so that an unreadable notebook is an HTTP error, not a closed socket.
         await self.room_manager.get(self._path)
-        await super().get(raw_path, *args, **kwargs)
+
+    async def join_room(self, peer: Peer) -> Room:
+        return await self.room_manager.join(self._path, peer)
+
+    def leave_room(self, room: Room, peer: Peer) -> None:
+        self.room_manager.leave(room, peer)
 
     async def open(self, *args: Any, **kwargs: Any) -> None:
         # Nagle's algorithm plus delayed ACKs would add ~40 ms to each small update.
@@ -77,7 +90,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
             user=getattr(user, "username", "") or "",
         )
         try:
-            self._room = await self.room_manager.join(self._path, self._peer)
+            self._room = await self.join_room(self._peer)
         except (web.HTTPError, RuntimeError) as exc:
             # The file went away, or the server is stopping, since the request was taken.
             self.log.warning("[room] %r could not join %r: %s", self._peer, self._path, exc)
@@ -118,7 +131,7 @@ class RoomWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  #
         # the cycle collector frees: it must not keep the room and its document alive.
         self._peer = self._room = None
         if room is not None:
-            self.room_manager.leave(room, peer)
+            self.leave_room(room, peer)
 
 
 class _WebSocketTransport:
@@ -137,3 +150,27 @@ class _WebSocketTransport:
 
     def close(self, code: int, reason: str) -> None:
         self._handler.close(code, reason)
+
+
+class SettingsWebSocketHandler(RoomWebSocketHandler):
+    """`WS api/crdtsync/settings`: the settings room (JupyterLab's user settings)."""
+
+    auth_resource = "config"
+
+    @property
+    def settings_room(self) -> SettingsRoom:
+        room: SettingsRoom | None = self.settings.get("crdtsync_settings_room")
+        if room is None:
+            raise web.HTTPError(404, "the settings room is off (no JupyterLab settings API)")
+        return room
+
+    async def load_room(self) -> None:
+        self._path = "settings"
+        await self.settings["crdtsync_settings_ready"].wait()
+        self.settings_room  # noqa: B018 (404 if there is none)
+
+    async def join_room(self, peer: Peer) -> Room:
+        return self.settings_room.join(peer)
+
+    def leave_room(self, room: Room, peer: Peer) -> None:
+        self.settings_room.leave(room, peer)

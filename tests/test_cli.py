@@ -191,6 +191,10 @@ def test_finds_servers_in_the_runtime_dir(server: ServerProcess) -> None:
     assert result.stdout.splitlines() == [
         f"Jupyter server {server.url} (root {server.root_dir}), jupyter-crdt-sync {__version__}",
         "  no open rooms",
+        # JupyterLab is installed: the settings room, with the user settings under the
+        # server's config dir
+        "settings: 0 peers, 0 plugins with settings, not written yet "
+        f"({server.root_dir.parent / f'config-{server.port}' / 'lab' / 'user-settings'})",
     ]
     # --url alone takes the token of the server at that URL from the runtime dir ...
     result = crdtsync("status", "--json", "--url", server.url, runtime_dir=server.runtime_dir)
@@ -328,3 +332,22 @@ def test_table_cells() -> None:
     assert columns(text, "b.ipynb")[3:] == ["5.0 MiB", "unsaved changes", "python3 (busy)", "12"]
     assert columns(text, "c.ipynb")[4] == "error: PermissionError: denied"
     assert columns(text, "d.ipynb")[4] == f"saved {long_ago.astimezone():%Y-%m-%d %H:%M:%S}"
+
+
+def test_table_shows_the_settings_room() -> None:
+    settings = {
+        "peers": 2,
+        "plugins": 3,
+        "dir": "/u/lab/user-settings",
+        "last_write": None,
+        "errors": [
+            {"plugin": "p:q", "file": "/u/p/q.jupyterlab-settings", "line": 4, "message": "bad"}
+        ],
+    }
+    text = format_status(
+        Server("http://h:1/", "t"), {"version": "9.9", "rooms": [], "settings": settings}
+    )
+    assert text.splitlines()[2:] == [
+        "settings: 2 peers, 3 plugins with settings, not written yet (/u/lab/user-settings)",
+        "  error: /u/p/q.jupyterlab-settings line 4: bad",
+    ]

@@ -1,8 +1,9 @@
 // The screenshots of docs/user-guide.md, taken from a real JupyterLab with
 // jupyter-crdt-sync in Debian's headless Chromium.
 //
-//   cd labextension && npm run build && node ../docs/screenshots/take.mjs
+//   cd labextension && npm run build && node ../docs/screenshots/take.mjs [settings-theme]
 //
+// (With `settings-theme`, only that screenshot.)
 // Starts `jupyter lab` on a small demo notebook (the e2e harness: temporary root, this
 // checkout's build and Python package), opens windows on it, each a browser context of
 // its own (a separate anonymous user), and writes the PNGs to docs/images/. Every step
@@ -16,6 +17,7 @@ import { Lab, sleep } from '../../labextension/e2e/harness/lab.mjs';
 
 const IMAGES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'images');
 const VIEWPORT = { width: 1000, height: 640 };
+const ONLY = process.argv[2];
 
 const DEMO = [
   'regions = {"north": 120, "south": 95, "east": 143, "west": 88}\ntotal = sum(regions.values())\ntotal',
@@ -34,11 +36,14 @@ try {
   const b = await openWindow(nb, 'b', { blockable: true });
   await lab.waitForRoom(nb, room => room.peers === 2, { what: 'two windows in the room' });
 
-  await collaboratorsCursor(a, b);
-  await statusStates(b, a);
-  await runInOneShowInOther(a, b);
-  await widgetInLateWindow(nb, a);
-  await deletedNotice();
+  if (!ONLY) {
+    await collaboratorsCursor(a, b);
+    await statusStates(b, a);
+    await runInOneShowInOther(a, b);
+    await widgetInLateWindow(nb, a);
+    await deletedNotice();
+  }
+  if (!ONLY || ONLY === 'settings-theme') await themeTogether(a, b);
   console.log(`screenshots in ${IMAGES}:`);
   for (const file of fs.readdirSync(IMAGES).filter(f => f.endsWith('.png')).sort()) {
     console.log(`  ${file}  ${(fs.statSync(path.join(IMAGES, file)).size / 1024).toFixed(0)} KiB`);
@@ -68,7 +73,7 @@ async function openWindow(notebookPath, name, { blockable = false } = {}) {
     const app = window.jupyterapp;
     if (!app.shell.leftCollapsed) await app.commands.execute('application:toggle-left-area');
   });
-  await window.page.locator('.jp-crdtsync-StatusItem[data-status="connected"]').waitFor();
+  await window.page.locator('.jp-crdtsync-StatusItem[data-crdtsync-status="connected"]').waitFor();
   window.user = await window.page.evaluate(() => window.jupyterapp.serviceManager.user.identity.display_name);
   return window;
 }
@@ -131,7 +136,7 @@ async function statusStates(b, a) {
   await b.typeInCell(3, '  # typed offline');
   b.blockRoom(false);
   await item.click(); // "click to retry now"
-  await b.page.locator('.jp-crdtsync-StatusItem[data-status="connected"]').waitFor({ timeout: 10_000 });
+  await b.page.locator('.jp-crdtsync-StatusItem[data-crdtsync-status="connected"]').waitFor({ timeout: 10_000 });
   await a.waitForCellText(3, text => text.endsWith('  # typed offline'));
   await b.page.keyboard.press('Escape');
   await compose(
@@ -179,7 +184,7 @@ async function deletedNotice() {
   const other = await openWindow(scratch, 'other');
   // Deleted from another window, as its file browser does.
   await keeper.page.evaluate(p => window.jupyterapp.serviceManager.contents.delete(p), scratch);
-  await other.page.locator('.jp-crdtsync-StatusItem[data-status="deleted"]').waitFor({ timeout: 10_000 });
+  await other.page.locator('.jp-crdtsync-StatusItem[data-crdtsync-status="deleted"]').waitFor({ timeout: 10_000 });
   await other.page.locator('.Toastify__toast', { hasText: 'was deleted on the server' }).waitFor();
   await other.page.mouse.move(0, 0);
   await sleep(500); // the toast's entrance animation
@@ -187,6 +192,27 @@ async function deletedNotice() {
   await compose('deleted-notice.png', [
     ['Deleted in another window: struck-through tab, read-only cells, "Deleted" in the status bar, a notice', full]
   ], { width: 1016 });
+}
+
+async function themeTogether(a, b) {
+  // Window A picks a theme (Settings > Theme, the same command): B follows, no reload.
+  const bSwitched = b.page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, {
+    timeout: 15_000
+  });
+  await a.page.evaluate(() =>
+    window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' })
+  );
+  await a.page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false', null, { timeout: 15_000 });
+  await bSwitched;
+  await sleep(800); // the theme's transition
+  const top = { x: 0, y: 0, width: VIEWPORT.width, height: 300 };
+  await compose('settings-theme.png', [
+    ['Window A: Settings › Theme › JupyterLab Dark', await a.page.screenshot({ clip: top })],
+    ['Window B switches to the dark theme at the same moment, without a reload', await b.page.screenshot({ clip: top })]
+  ]);
+  await a.page.evaluate(() =>
+    window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' })
+  );
 }
 
 /** A PNG of cells `from`..`to` (indices) of a window, as shown now. */

@@ -17,6 +17,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
 import { cursorsPlugin } from './cursors';
+import { settingsPlugin } from './settings';
 import { widgetsPlugin } from './widgets';
 import { RoomCellExecutor } from './executor';
 import { JUPYTER_COLLABORATION_PLUGIN } from './coexistence';
@@ -132,7 +133,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   executorPlugin,
   statusPlugin,
   widgetsPlugin,
-  cursorsPlugin
+  cursorsPlugin,
+  settingsPlugin
 ];
 
 export default plugins;

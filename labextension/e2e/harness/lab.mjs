@@ -57,6 +57,8 @@ export class Lab {
     this.root = path.join(this.tmp, 'root');
     this.token = `e2e-${Math.random().toString(36).slice(2)}`;
     this.logPath = path.join(this.tmp, 'server.log');
+    /** JupyterLab's user settings: the settings room's mirror files. */
+    this.settingsDir = path.join(this.tmp, 'user-settings');
     this._settings = {
       save_delay: 0.2,
       save_max_delay: 1,
@@ -89,6 +91,7 @@ export class Lab {
       JUPYTER_DATA_DIR: path.join(this.tmp, 'data'),
       JUPYTER_RUNTIME_DIR: path.join(this.tmp, 'runtime'),
       JUPYTERLAB_WORKSPACES_DIR: path.join(this.tmp, 'workspaces'),
+      JUPYTERLAB_SETTINGS_DIR: this.settingsDir,
       IPYTHONDIR: path.join(this.tmp, 'ipython')
     };
     delete env.JUPYTER_TOKEN;
