@@ -135,6 +135,8 @@ async def test_a_cell_nbformat_refuses_is_left_out_of_the_file_and_kept_in_the_r
     cell["cell_type"] = "code"
     peer.insert_text("cell-0", 4, "!")
     await wait_for_file(path, ["abcd!", "efgh!"])
+    # The file can be seen before the save that wrote it has returned: wait for it.
+    assert await writer.save()
     assert writer.last_error is None and writer.left_out == {}
 
 
