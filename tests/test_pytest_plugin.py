@@ -315,6 +315,7 @@ def test_the_next_notebooks_kernel_starts_while_the_previous_one_runs(
     outcome.assert_outcomes(passed=2)
 
 
+@pytest.mark.timeout(300)  # two servers and two kernels start at once: slow when busy
 def test_xdist_two_workers_each_with_a_server(pytester: pytest.Pytester) -> None:
     for name in ("one", "two"):
         write(
