@@ -268,7 +268,7 @@ class FileWriter:
             # does not, report it and keep trying.
             self._report_error(f"the document cannot be read as a notebook: {exc!r}")
             return None
-        self._drop_placeholders(content)
+        self.drop_placeholders(content)
         if self._complete is not None:
             self._complete(content)
         all_ids = document_cell_ids(self._notebook, content)
@@ -317,7 +317,7 @@ class FileWriter:
         self._log.debug("[persist] wrote %r", self.path)
         return True
 
-    def _drop_placeholders(self, content: dict[str, Any]) -> None:
+    def drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
         for key, placeholder in self._metadata_absent.items():
             if metadata.get(key) == placeholder:

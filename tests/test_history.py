@@ -122,7 +122,10 @@ async def test_whole_restore_is_seen_by_every_peer_and_reaches_the_file(
     for client in (first, second):
         await client.wait_for(lambda r: r.cell_ids() == ["cell-0", "cell-1", "cell-2"])
         assert [client.source(c) for c in client.cell_ids()] == ["one", "two", "three"]
-    assert file_sources(path) == ["one", "two", "three"]
+    await wait_for_file(path, ["one", "two", "three"])
+    # The write that follows finds its state recorded already: no version of its own.
+    await asyncio.sleep(0.3)
+    assert (await second.version(3))["content"] == on_disk(path)
     versions = await second.history()
     assert [v["version"] for v in versions] == [1, 2, 3]
     assert versions[2]["restored_from"] == 1
@@ -149,8 +152,10 @@ async def test_cell_restore_brings_back_a_deleted_cell_in_place(make_notebook, c
     for client in (first, second):
         await client.wait_for(lambda r: [r.source(c) for c in r.cell_ids()] == expected)
         assert client.cell_ids() == ["cell-0", "cell-1", "cell-2", "cell-3"]
-    assert file_sources(path) == expected
+    await wait_for_file(path, expected)
+    await asyncio.sleep(0.3)
     versions = await first.history()
+    assert (await first.version(recorded))["content"] == on_disk(path)
     assert versions[-1]["version"] == recorded
     assert versions[-1]["restored_cells"] == ["cell-1", "cell-2"]
 
