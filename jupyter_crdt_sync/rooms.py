@@ -64,6 +64,8 @@ class RoomManager:
         self._tasks: set[asyncio.Task[None]] = set()
         # Rooms whose file the watcher found missing, being looked at again.
         self._missing: set[Room] = set()
+        # Counts renames, so a missing file's check knows whether renames were under way.
+        self._renames = 0
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
         self._stopped = False
@@ -187,11 +189,17 @@ class RoomManager:
 
     async def _confirm_missing(self, room: Room) -> None:
         try:
-            await asyncio.sleep(RENAME_GRACE_SECONDS)
-            if room.closing or self._open.get(room.path) is None:
-                return
-            if await ensure_async(self._contents_manager.file_exists(room.path)):
-                return  # renamed (the room follows its new path), or back again
+            while True:
+                renames = self._renames
+                await asyncio.sleep(RENAME_GRACE_SECONDS)
+                if room.closing or self._open.get(room.path) is None:
+                    return
+                if await ensure_async(self._contents_manager.file_exists(room.path)):
+                    return  # renamed (the room follows its new path), or back again
+                if self._renames == renames:
+                    break
+                # Renames went on meanwhile (a busy server can take longer than the grace
+                # between a file's move on disk and the event that moves its room).
             await self._file_deleted(room)
         finally:
             self._missing.discard(room)
@@ -219,6 +227,7 @@ class RoomManager:
     async def file_renamed(self, old_path: str, new_path: str) -> None:
         """Move the rooms of a renamed notebook (or of the notebooks in a renamed folder)
         to their new paths, peers and all."""
+        self._renames += 1
         for path in list(self._open):
             target = moved_path(path, old_path, new_path)
             if target is None:
