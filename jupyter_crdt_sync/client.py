@@ -38,6 +38,7 @@ from .protocol import (
     create_sync_step2_message,
     create_update_message,
     parse_message,
+    parse_moved,
 )
 from .text_offsets import utf8_offset
 
@@ -128,6 +129,9 @@ class RoomClient:
         self.awareness = Awareness(self.doc)
         self.close_code: int | None = None
         self.close_reason: str | None = None
+        # The room's moves as the server announced them: {"type": "renamed" | "deleted",
+        # "path": str}; `path` and `url` follow renames.
+        self.moves: list[dict[str, str]] = []
         self._headers = dict(headers or {})
         if token:
             self._headers["Authorization"] = f"token {token}"
@@ -222,6 +226,14 @@ class RoomClient:
                 self._synced.set()
         elif message.kind is MessageKind.AWARENESS:
             self.awareness.apply_awareness_update(message.payload, origin="remote")
+            self._changed.set()
+        elif message.kind is MessageKind.MOVED:
+            move = parse_moved(message.payload)
+            self.moves.append(move)
+            if move["type"] == "renamed":
+                # Follow: a reconnect, a save or an execute request uses the new path.
+                self.path = move["path"]
+                self.url = room_url(self.server_url, self.path)
             self._changed.set()
 
     def _send(self, frame: bytes) -> None:

@@ -29,6 +29,7 @@ from .protocol import (
     MessageKind,
     ProtocolError,
     create_awareness_message,
+    create_moved_message,
     create_sync_message,
     create_sync_step2_message,
     create_update_message,
@@ -317,6 +318,13 @@ class Room:
         elif kind is MessageKind.QUERY_AWARENESS:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send(create_awareness_message(update))
+        elif kind is MessageKind.MOVED:
+            raise ProtocolError("only the server tells a room's peers about moves")
+
+    def announce_move(self, event: str) -> None:
+        """Tell every peer that the file was `renamed` (to the room's path now) or
+        `deleted` (protocol.MOVED)."""
+        self._broadcast(create_moved_message(event, self.path))
 
     def _check_lineage(self, state_vector: bytes) -> None:
         clients = state_vector_clients(state_vector)
@@ -342,9 +350,9 @@ class Room:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self, code: int, reason: str) -> None:
-        """Disconnect every peer and release the document."""
+        """Disconnect every peer (after what is queued for it) and release the document."""
         for peer in list(self.peers):
-            peer.close(code, reason)
+            peer.finish(code, reason)
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
