@@ -14,13 +14,20 @@ from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
 
+import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 from jupyter_ydoc import YNotebook
+from jupyter_ydoc.utils import cast_all
+from pycrdt import Map
 from tornado.web import HTTPError
 
+from .cell_cache import CellCache, CellEntry, prepare_cells
+from .cells import plain
 from .location import Location
-from .writable import writable_notebook
+from .notebook_json import NotebookText, notebook_text
+from .notebook_save import FileStat, can_save_text, save_text
+from .writable import Writable, left_out_name, left_out_problem, writable_top
 
 # What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
 # back, it would change a file that nobody edited.
@@ -56,7 +63,7 @@ async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[st
     content = model.get("content")
     if not isinstance(content, dict) or content.get("nbformat") != 4:
         raise HTTPError(400, f"{path!r} is not an nbformat 4 notebook")
-    return _plain(content)
+    return plain(content)
 
 
 def file_view(content: dict[str, Any]) -> dict[str, Any]:
@@ -77,15 +84,6 @@ def file_view(content: dict[str, Any]) -> dict[str, Any]:
 _TRANSIENT_METADATA = ("signature", "orig_nbformat", "orig_nbformat_minor")
 
 
-def _plain(value: Any) -> Any:
-    """NotebookNode trees as builtin dicts and lists, so comparisons are cheap and exact."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 class WrittenFile:
     """What the room last wrote to its file, or last accepted from it: the one record of
     it, shared by the file writer (which updates it after every write) and the file
@@ -98,6 +96,10 @@ class WrittenFile:
         # its cells (files < 4.5 have none).
         self.content = file_view(content)
         self.cell_ids = cell_ids
+        # The file's text (its pieces) and which file it is, when the room wrote it
+        # (notebook_json.py, notebook_save.py).
+        self.text: list[bytes] | None = None
+        self.stat: FileStat | None = None
         # What the writer is writing right now, if anything.
         self.writing: dict[str, Any] | None = None
 
@@ -106,10 +108,23 @@ class WrittenFile:
         content = file_view(content)
         return content == self.content or content == self.writing
 
-    def record(self, content: dict[str, Any], cell_ids: list[str]) -> None:
-        """The file now holds `content`: written by the room, or merged in from outside."""
+    def is_own_file(self, stat: FileStat) -> bool:
+        """Whether the file is still the one the room wrote last (no need to read it)."""
+        return self.stat is not None and stat == self.stat
+
+    def record(
+        self,
+        content: dict[str, Any],
+        cell_ids: list[str],
+        text: list[bytes] | None = None,
+        stat: FileStat | None = None,
+    ) -> None:
+        """The file now holds `content`: written by the room (its `text`, in the file
+        `stat` names), or merged in from outside."""
         self.content = file_view(content)
         self.cell_ids = cell_ids
+        self.text = text
+        self.stat = stat
 
 
 class FileWriter:
@@ -134,7 +149,7 @@ class FileWriter:
         log: Logger,
         loaded_content: dict[str, Any],
         check_file: Callable[[], Awaitable[bool]] | None = None,
-        before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
+        before_write: Callable[[str, list[bytes], list[str]], Awaitable[None]] | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._location = location
@@ -145,7 +160,12 @@ class FileWriter:
         # for each (they stay in the room, and in its stored history).
         self.left_out: dict[str, str] = {}
         self._notebook = notebook
+        self._meta = notebook.ydoc.get("meta", type=Map)
         self._contents_manager = contents_manager
+        # Notebooks are written as text assembled from per-cell pieces where the contents
+        # manager allows it (notebook_save.py); the notary then signs them as it would.
+        self._notary = getattr(contents_manager, "notary", None)
+        self._cells = CellCache(notebook, self._notary)
         self._written = written
         self._delay = delay
         self._max_delay = max(max_delay, delay)
@@ -225,40 +245,44 @@ class FileWriter:
             return True
         self._dirty = False
         try:
-            content = await self._notebook.aget()
+            content, entries = await self._read_document()
         except Exception as exc:
             # A document no peer can damage (content_guard.py) still reads; if it ever
             # does not, report it and keep trying.
             self._dirty = True
             self._report_error(f"the document cannot be read as a notebook: {exc!r}")
             return False
-        self._drop_placeholders(content)
-        if self._complete is not None:
-            self._complete(content)
-        all_ids = document_cell_ids(self._notebook, content)
-        writable = writable_notebook(file_view(content), self._written.content)
+        writable = _writable(content, entries, self._written.content)
         content = writable.content
-        cell_ids = [all_ids[index] for index in writable.kept if index < len(all_ids)]
+        kept = [entries[index] for index in writable.kept]
+        cell_ids = [entry.doc_id for entry in kept]
         self.left_out = writable.left_out
         if writable.problems:
             self._report_error(writable.describe(self.path))
-        if content == self._written.content:
+        top = {key: value for key, value in content.items() if key != "cells"}
+        text = notebook_text(top, [entry.pieces for entry in kept if entry.pieces is not None])
+        unchanged = (
+            # Pieces of unchanged cells are the same objects: compared by identity.
+            text.file == self._written.text
+            if self._written.text is not None
+            else content == self._written.content
+        )
+        if unchanged:
             if not writable.problems:
                 self.last_error = None  # the file holds the whole document already
             return True
-        model = {"type": "notebook", "format": "json", "content": writable.node}
         self._written.writing = content
         try:
             if self._before_write is not None:
-                await self._before_write(self.path, content, cell_ids)
-            await ensure_async(self._contents_manager.save(model, self.path))
+                await self._before_write(self.path, text.file, cell_ids)
+            stat = await self._write(content, text, kept)
         except (HTTPError, OSError) as exc:
             self._dirty = True
             self._report_error(f"could not write {self.path!r}: {exc}")
             return False
         finally:
             self._written.writing = None
-        self._written.record(content, cell_ids)
+        self._written.record(content, cell_ids, text.file if stat else None, stat)
         self.last_saved = datetime.now(timezone.utc)
         self.saves += 1
         if not writable.problems:
@@ -267,6 +291,38 @@ class FileWriter:
             self.last_error = None
         self._log.debug("[persist] wrote %r", self.path)
         return True
+
+    async def _read_document(self) -> tuple[dict[str, Any], list[CellEntry]]:
+        """The notebook's top level (as YNotebook.get gives it, completed) and its cells."""
+        meta = self._meta.to_py() or {}
+        cast_all(meta, float, int)  # as YNotebook.get: numbers from Yjs may be floats
+        content: dict[str, Any] = {
+            "metadata": meta.get("metadata", {}),
+            "nbformat": int(meta.get("nbformat", 0)),
+            "nbformat_minor": int(meta.get("nbformat_minor", 0)),
+        }
+        minor = content["nbformat_minor"]
+        entries = await self._cells.prepare(minor)
+        if _duplicate_ids(entries):
+            # jupyter-ydoc's get repairs them (in the document too): let it, then read all.
+            full = await self._notebook.aget()
+            ids = document_cell_ids(self._notebook, full)
+            entries = await prepare_cells(full["cells"], ids, minor, self._notary)
+        content["cells"] = [entry.cell for entry in entries]
+        self._drop_placeholders(content)
+        if self._complete is not None:
+            self._complete(content)
+        return content, entries
+
+    async def _write(
+        self, content: dict[str, Any], text: NotebookText, kept: list[CellEntry]
+    ) -> FileStat | None:
+        if self._notary is not None and can_save_text(self._contents_manager):
+            trusted = all(entry.pieces is not None and entry.pieces.trusted for entry in kept)
+            return await save_text(self._contents_manager, self.path, text, trusted)
+        model = {"type": "notebook", "format": "json", "content": nbformat.from_dict(content)}
+        await ensure_async(self._contents_manager.save(model, self.path))
+        return None
 
     def _drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
@@ -282,6 +338,10 @@ class FileWriter:
 
     async def stop(self) -> None:
         """Stop the debounce loop without writing: the file is gone and must stay gone."""
+        await self._stop_task()
+        self._cells.close()
+
+    async def _stop_task(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -290,8 +350,9 @@ class FileWriter:
 
     async def close(self) -> None:
         """Stop the debounce loop and write any pending change."""
-        await self.stop()
+        await self._stop_task()
         await self.save()
+        self._cells.close()
 
 
 def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]:
@@ -301,3 +362,25 @@ def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]
         return [str(cell_id) for cell_id in ids]
     # nbformat < 4.5 files carry no ids; the document's cells are in the same order.
     return [str(ycell.get("id")) for ycell in notebook.ycells][: len(ids)]
+
+
+def _writable(content: dict[str, Any], entries: list[CellEntry], base: dict[str, Any]) -> Writable:
+    """What of the document can be written: its cells nbformat accepts (each checked once
+    per change, cell_cache.py) under a top level it accepts (writable.py)."""
+    top, problems = writable_top(file_view({**content, "cells": []}), base)
+    kept: list[int] = []
+    left_out: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        if entry.error is None:
+            kept.append(index)
+        else:
+            name = left_out_name(entry.cell, index)
+            left_out[name] = entry.error
+            problems.append(left_out_problem(name, entry.error))
+    top["cells"] = [entries[index].cell for index in kept]
+    return Writable(top, kept, left_out, problems)
+
+
+def _duplicate_ids(entries: list[CellEntry]) -> bool:
+    ids = [e.cell.get("id") for e in entries if isinstance(e.cell, dict) and e.cell.get("id")]
+    return len(set(ids)) != len(ids)

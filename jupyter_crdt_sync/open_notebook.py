@@ -33,7 +33,9 @@ from functools import partial
 from logging import Logger
 from typing import Any, Protocol
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
+from tornado.web import HTTPError
 
 from .execution import reset_execution_states
 from .file_watcher import FileWatcher
@@ -115,7 +117,7 @@ class OpenNotebook:
             log=log,
             loaded_content=loaded_content,
             check_file=self.watcher.check,
-            before_write=store.record_file if store is not None else None,
+            before_write=store.record_file_bytes if store is not None else None,
             complete=partial(
                 add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
             ),
@@ -157,7 +159,7 @@ class OpenNotebook:
         (404, 400) if the file is missing or not a notebook."""
         location = Location(path)
         content = await read_notebook(contents_manager, path)
-        room, merged = await _room_from_store(location, content, store, log)
+        room, merged = await _room_from_store(location, content, store, log, contents_manager)
         restored = room is not None
         if room is None:
             room = Room(location, log=log)
@@ -280,8 +282,25 @@ def _weakly(method: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
+async def _file_hash(contents_manager: ContentsManager, path: str) -> str | None:
+    """The SHA-256 of the file's bytes, as the contents API gives it (jupyter_server >=
+    2.11 with its default `hash_algorithm`); None where it cannot."""
+    if getattr(contents_manager, "hash_algorithm", "sha256") != "sha256":
+        return None
+    try:
+        model = await ensure_async(contents_manager.get(path, content=False, require_hash=True))
+    except (TypeError, HTTPError, OSError):
+        return None
+    digest = model.get("hash")
+    return digest if isinstance(digest, str) else None
+
+
 async def _room_from_store(
-    location: Location, content: dict[str, Any], store: Store | None, log: Logger
+    location: Location,
+    content: dict[str, Any],
+    store: Store | None,
+    log: Logger,
+    contents_manager: ContentsManager,
 ) -> tuple[Room | None, bool]:
     """The room restored from its stored history, and whether the file's outside edits
     were merged into it; (None, False) without a usable history."""
@@ -305,8 +324,10 @@ async def _room_from_store(
         )
         return None, False
     on_disk = file_view(content)
+    if await _file_hash(contents_manager, path) in stored.file_fingerprints:
+        return room, False  # the file the room wrote last (store.record_file_bytes)
     if fingerprint(on_disk) in stored.file_fingerprints:
-        return room, False
+        return room, False  # the file the room was opened from
     report = merge_into_notebook(room.notebook, stored.file_content, stored.file_cell_ids, on_disk)
     log.info(
         "[persist] %r changed on disk since the room last wrote it: merged "

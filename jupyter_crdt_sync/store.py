@@ -23,11 +23,16 @@ import json
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from logging import Logger
 from typing import Any
+
+from nbformat import from_dict
+from nbformat.v4.rwbase import rejoin_lines
+
+from .cells import plain
 
 SCHEMA_VERSION = 1
 # What a stored update costs beyond its bytes (row id, path, checksum, page slack).
@@ -71,31 +76,55 @@ class StoredRoom:
 
 
 def fingerprint(content: dict[str, Any]) -> str:
-    """A digest of a notebook's content, independent of how its file is formatted."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """A digest of a notebook's content, independent of how its file is formatted: what
+    the store records for a file the room did not write itself (a notebook the room was
+    opened from). For a file the room wrote, it records the SHA-256 of its bytes."""
+    return _digest(canonical_json(content))
+
+
+def canonical_json(content: dict[str, Any]) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(canonical: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _file_record(content: dict[str, Any], cell_ids: list[str]) -> bytes:
-    return json.dumps({"notebook": content, "cell_ids": cell_ids}).encode()
+def _file_record(file: Iterable[bytes], cell_ids: list[str]) -> tuple[list[bytes], str]:
+    """The stored record of a notebook the room writes, in pieces, and its fingerprint.
+
+    `file` is the file's bytes in pieces (notebook_json.py): the record holds them as they
+    are (a notebook file is a JSON object) and the fingerprint is their SHA-256, what
+    jupyter_server's contents API reports as the file's `hash`. Runs on the writer thread:
+    nothing of the size of the notebook is made in one piece, so the thread never holds
+    the GIL for long (hashlib lets go of it)."""
+    digest = hashlib.sha256()
+    record = [b'{"cell_ids":' + json.dumps(cell_ids).encode() + b',"file":']
+    for piece in file:
+        digest.update(piece)
+        record.append(piece)
+    record.append(b"}")
+    return record, digest.hexdigest()
 
 
-def fingerprint_of_record(record: bytes) -> str:
-    return fingerprint(json.loads(record)["notebook"])
-
-
-def _fingerprints(record: bytes, previous: bytes) -> tuple[str, str, str]:
-    return fingerprint_of_record(record), fingerprint_of_record(previous), record.decode()
+def _notebook_of_record(record: dict[str, Any]) -> Any:
+    if "file" not in record:
+        return record["notebook"]  # a notebook as it is (settings, records of before)
+    # Multi-line strings are lists of lines in a file: join them as nbformat reads them.
+    return plain(rejoin_lines(from_dict(record["file"])))
 
 
 @dataclass
 class _Pending:
     path: str
     kind: str  # "update", "snapshot" or "file"
-    data: bytes
+    data: bytes  # an update or a snapshot
     journal: RoomJournal | None = None
     seq: int = 0
     done: asyncio.Future[None] | None = None
+    # A file record: (the record's JSON, its fingerprint), or (the file's bytes in
+    # pieces, its cells' ids), made into one on the writer thread.
+    file: tuple[Any, Any] | None = None
 
 
 class Store:
@@ -246,8 +275,8 @@ class Store:
             updates.append(data)
         try:
             record = json.loads(file_content)
-            notebook, cell_ids = record["notebook"], record["cell_ids"]
-        except (ValueError, KeyError, TypeError) as exc:
+            notebook, cell_ids = _notebook_of_record(record), record["cell_ids"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptEntryError(f"unreadable file record: {exc}") from exc
         return StoredRoom(lineage, updates, notebook, cell_ids, frozenset({current, previous}))
 
@@ -286,19 +315,20 @@ class Store:
         cell_ids: list[str],
     ) -> None:
         """Start a room's history; replaces any earlier one for the path."""
-        record = _file_record(file_content, cell_ids)
+        record = json.dumps({"notebook": file_content, "cell_ids": cell_ids})
+        digest = fingerprint(file_content)
         try:
-            await self._run(self._create_sync, path, lineage, state, record)
+            await self._run(self._create_sync, path, lineage, state, record, digest)
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
 
-    def _create_sync(self, path: str, lineage: int, state: bytes, record: bytes) -> None:
+    def _create_sync(self, path: str, lineage: int, state: bytes, record: str, digest: str) -> None:
         assert self._connection is not None
         with self._transaction():
             self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
             self._connection.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (path, lineage, state, zlib.crc32(state), *_fingerprints(record, record)),
+                (path, lineage, state, zlib.crc32(state), digest, digest, record),
             )
 
     async def record_file(
@@ -306,8 +336,17 @@ class Store:
     ) -> None:
         """Record, durably and in order with the room's updates, the notebook the room is
         about to write to its file."""
+        record = json.dumps({"notebook": file_content, "cell_ids": cell_ids})
         done = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(path, "file", _file_record(file_content, cell_ids), done=done))
+        digest = fingerprint(file_content)
+        self._enqueue(_Pending(path, "file", b"", done=done, file=(record, digest)))
+        await done
+
+    async def record_file_bytes(self, path: str, file: list[bytes], cell_ids: list[str]) -> None:
+        """Record the file the room is about to write, as its bytes in pieces
+        (notebook_json.py): the store keeps them, with their SHA-256 as the fingerprint."""
+        done = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(path, "file", b"", done=done, file=(file, cell_ids)))
         await done
 
     async def delete(self, path: str) -> None:
@@ -374,7 +413,7 @@ class Store:
     async def _commit_once(self) -> bool:
         batch, self._pending = self._pending, []
         try:
-            await self._run(self._write_batch, [(i.path, i.kind, i.data) for i in batch])
+            await self._run(self._write_batch, [(i.path, i.kind, i.data, i.file) for i in batch])
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
             # Keep the room going in memory; the batch is retried, in order, later.
@@ -394,22 +433,22 @@ class Store:
             if item.done is not None and not item.done.done():
                 item.done.set_result(None)
 
-    def _write_batch(self, batch: list[tuple[str, str, bytes]]) -> None:
+    def _write_batch(
+        self,
+        batch: list[tuple[str, str, bytes, tuple[Any, Any] | None]],
+    ) -> None:
         assert self._connection is not None
         compacted = False
         with self._transaction():
-            for path, kind, data in batch:
+            for path, kind, data, file in batch:
                 if kind == "update":
                     self._connection.execute(
                         "INSERT INTO updates (path, data, checksum) VALUES (?, ?, ?)",
                         (path, data, zlib.crc32(data)),
                     )
                 elif kind == "file":
-                    self._connection.execute(
-                        "UPDATE documents SET previous_fingerprint = file_fingerprint, "
-                        "file_fingerprint = ?, file_content = ? WHERE path = ?",
-                        (fingerprint_of_record(data), data.decode(), path),
-                    )
+                    assert file is not None
+                    self._write_file_record(path, *file)
                 else:
                     # A snapshot covers every update of the room queued before it.
                     self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
@@ -420,6 +459,33 @@ class Store:
                     compacted = True
         if compacted:
             self._connection.execute("PRAGMA incremental_vacuum")
+
+    def _write_file_record(self, path: str, content: Any, second: Any) -> None:
+        assert self._connection is not None
+        if isinstance(content, str):
+            record, digest = [content.encode()], second
+        else:
+            record, digest = _file_record(content, second)
+        update = (
+            "UPDATE documents SET previous_fingerprint = file_fingerprint, "
+            "file_fingerprint = ?, file_content = {} WHERE path = ?"
+        )
+        blobopen = getattr(self._connection, "blobopen", None)  # Python >= 3.11
+        if blobopen is None:
+            self._connection.execute(update.format("?"), (digest, b"".join(record), path))
+            return
+        # Written piece by piece into a blob of its size: binding one 10 MB value copies it
+        # whole while holding the GIL. A BLOB in the TEXT column is read back as bytes,
+        # which json.loads takes as they are.
+        size = sum(len(piece) for piece in record)
+        self._connection.execute(update.format("zeroblob(?)"), (digest, size, path))
+        row = self._connection.execute(
+            "SELECT rowid FROM documents WHERE path = ?", (path,)
+        ).fetchone()
+        if row is not None:
+            with blobopen("documents", "file_content", row[0]) as blob:
+                for piece in record:
+                    blob.write(piece)
 
     def _report_error(self, message: str) -> None:
         if message != self.error:
