@@ -46,6 +46,17 @@ QUEUED, RUNNING, IDLE = "queued", "running", "idle"
 REINSERTED_TAIL_BYTES = 256 * 1024
 
 
+# What ipykernel raises when code asks for input and the request does not allow stdin.
+STDIN_ERROR = "StdinNotImplementedError"
+
+
+def stdin_message(cell_id: str) -> str:
+    return (
+        f"cell {cell_id!r} asked for input (input() or getpass): cells run by the server "
+        "cannot read stdin, so the kernel refused it at once"
+    )
+
+
 @dataclass(frozen=True)
 class OutputLimits:
     max_output_bytes: int
@@ -193,10 +204,17 @@ class CellExecution:
         code: str,
         limits: OutputLimits,
         displays: DisplayIndex,
+        *,
+        allow_errors: bool = False,
     ) -> None:
         self.cell_id = cell_id
         self.msg_id = msg_id
         self.code = code
+        # Tagged `raises-exception`: sent with stop_on_error false, and an error does not
+        # stop the queue (as JupyterLab and nbclient do).
+        self.allow_errors = allow_errors
+        # Set when the code asked for input (input(), getpass): the kernel refused it.
+        self.stdin_refused = False
         self.status: str | None = None
         self.reply_status: str | None = None
         self.idle_seen = False
@@ -216,6 +234,12 @@ class CellExecution:
 
     def __repr__(self) -> str:
         return f"<CellExecution {self.cell_id!r} {self.msg_id!r} {self.status or ''}>"
+
+    @property
+    def blank(self) -> bool:
+        """Empty or whitespace only: never sent to the kernel (JupyterLab and nbclient
+        leave such a cell unexecuted, `execution_count` null, no timing metadata)."""
+        return not self.code.strip()
 
     @property
     def complete(self) -> bool:
@@ -270,7 +294,10 @@ class CellExecution:
                 cell["execution_count"] = self._execution_count
             cell["execution_state"] = IDLE
             metadata = _metadata_of(cell)
-            metadata[METADATA_KEY] = {"msg_id": self.msg_id, "status": status}
+            record: dict[str, Any] = {"msg_id": self.msg_id, "status": status}
+            if self.stdin_refused:
+                record["error"] = stdin_message(self.cell_id)
+            metadata[METADATA_KEY] = record
             if self._timing:
                 metadata["execution"] = dict(self._timing)
 
@@ -340,6 +367,8 @@ class CellExecution:
             else:
                 output = output_from_message(msg_type, content)
                 assert output is not None
+                if msg_type == "error" and output["ename"] == STDIN_ERROR:
+                    self.stdin_refused = True
                 self._add_output(cell, output, display_id(content))
 
     def handle_reply(self, msg: dict[str, Any]) -> None:

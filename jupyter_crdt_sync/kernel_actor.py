@@ -6,7 +6,12 @@
 
 Cells run one at a time, in the order they were asked for. The source that runs is the
 one in the document when the request was taken. An error, an interrupt, a restart or a
-shutdown of the kernel drops the cells still queued, as JupyterLab's run-all stops. While
+shutdown of the kernel drops the cells still queued, as JupyterLab's run-all stops; an
+error in a cell tagged `raises-exception` does not (it is sent with `stop_on_error`
+false). An empty or whitespace-only cell is never sent: its turn in the queue clears it
+and ends at once, with no execution count and no timing metadata, as in JupyterLab and
+nbclient. Code that asks for input fails at once (the request allows no stdin); the log
+and the cell's `metadata.crdtsync.error` name the cell. While
 the actor has work it holds the room open, so a script may ask for execution and leave.
 
 Each actor belongs to one open notebook (open_notebook.py): it reads the notebook's path
@@ -30,13 +35,16 @@ from pycrdt import Map
 from tornado.web import HTTPError
 
 from .cells import find_cell
-from .execution import CellExecution, DisplayIndex, OutputLimits
+from .execution import CellExecution, DisplayIndex, OutputLimits, stdin_message
 from .kernel_link import KernelLink, Message
 from .location import moved_path
-from .notebook_file import normalize_path
+from .notebook_file import is_notebook_path, normalize_path
 from .open_notebook import OpenNotebook
 from .room import Room
 from .rooms import RoomManager
+
+# The cell tag that lets a cell raise without stopping the cells queued after it.
+RAISES_EXCEPTION = "raises-exception"
 
 KERNEL_ACTIONS_SCHEMA = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
 
@@ -53,7 +61,7 @@ class ActorSettings:
 @dataclass(frozen=True)
 class _Request:
     room: Room
-    kernel_id: str
+    kernel_id: str | None  # None only for blank cells, which are never sent
     execution: CellExecution
 
 
@@ -135,8 +143,9 @@ class KernelActor:
 
     # -- the queue -----------------------------------------------------------------------
 
-    def enqueue(self, room: Room, kernel_id: str, executions: list[CellExecution]) -> None:
-        self.kernel_id = kernel_id
+    def enqueue(self, room: Room, kernel_id: str | None, executions: list[CellExecution]) -> None:
+        if kernel_id is not None:
+            self.kernel_id = kernel_id
         with room.doc.transaction():
             for execution in executions:
                 execution.queue()
@@ -162,12 +171,22 @@ class KernelActor:
                         # The room was closed and reopened since: its document is gone.
                         request.execution.finish("aborted")
                         continue
+                    if request.execution.blank:
+                        # Not sent: done at once, in its place in the queue.
+                        request.execution.finish("ok")
+                        continue
                     try:
                         status = await self._run_one(request)
                     except Exception:
                         self._log.exception("[kernel] %r: %r failed", self.path, request.execution)
                         request.execution.finish("aborted")
                         status = "aborted"
+                    if status == "error" and request.execution.stdin_refused:
+                        self._log.warning(
+                            "[kernel] %r: %s", self.path, stdin_message(request.execution.cell_id)
+                        )
+                    if status == "error" and request.execution.allow_errors:
+                        continue  # tagged raises-exception: the queue goes on
                     if status != "ok":
                         self.drop_queue(f"cell {request.execution.cell_id!r} ended: {status}")
         except Exception:
@@ -176,6 +195,7 @@ class KernelActor:
 
     async def _run_one(self, request: _Request) -> str:
         execution = request.execution
+        assert request.kernel_id is not None
         try:
             link = await self._link_to(request.kernel_id)
         except Exception as exc:
@@ -197,7 +217,9 @@ class KernelActor:
                 # The kernel restarted or went away since the link was opened.
                 self._end_running("aborted")
             else:
-                link.execute(execution.msg_id, execution.code)
+                link.execute(
+                    execution.msg_id, execution.code, stop_on_error=not execution.allow_errors
+                )
             while not outcome.done():
                 await asyncio.wait([outcome], timeout=WATCHDOG_INTERVAL)
                 if not outcome.done() and request.kernel_id not in self._kernel_manager:
@@ -346,6 +368,8 @@ class KernelActors:
         Raises HTTPError (404 unknown notebook or cell, 400 not a code cell or no such
         kernelspec) before anything is queued."""
         path = await self._rooms.resolve(raw_path)
+        if not is_notebook_path(path):
+            raise HTTPError(400, f"{path!r} is not a notebook: only notebook cells are executed")
         async with self._rooms.hold(path) as room:
             owner = self._rooms.open_notebook(room.path)
             if owner is None or owner.room is not room:
@@ -357,7 +381,9 @@ class KernelActors:
                     owner, self._rooms, self._kernel_manager, self._settings, self._log
                 )
                 owner.kernel = actor
-            kernel_id = await self._kernel_for(owner, actor)
+            # Blank cells are never sent: they alone start no kernel.
+            needs_kernel = any(code.strip() for _, code, _ in sources)
+            kernel_id = await self._kernel_for(owner, actor) if needs_kernel else actor.kernel_id
             executions = [
                 CellExecution(
                     room.notebook,
@@ -366,13 +392,15 @@ class KernelActors:
                     code,
                     self._settings.limits,
                     actor.displays,
+                    allow_errors=RAISES_EXCEPTION in tags,
                 )
-                for cell_id, code in sources
+                for cell_id, code, tags in sources
             ]
             actor.enqueue(room, kernel_id, executions)
         return executions
 
-    def _sources(self, room: Room, cell_ids: list[str]) -> list[tuple[str, str]]:
+    def _sources(self, room: Room, cell_ids: list[str]) -> list[tuple[str, str, list[str]]]:
+        """Each cell's id, source and tags, as the request finds them."""
         sources = []
         for cell_id in cell_ids:
             found = find_cell(room.notebook, cell_id)
@@ -384,7 +412,7 @@ class KernelActors:
                 raise HTTPError(
                     400, f"Cell {cell_id!r} is a {cell_type} cell: only code cells are executed"
                 )
-            sources.append((cell_id, str(cell.get("source", ""))))
+            sources.append((cell_id, str(cell.get("source", "")), _tags(cell)))
         return sources
 
     async def _kernel_for(self, owner: OpenNotebook, actor: KernelActor) -> str:
@@ -459,6 +487,14 @@ class KernelActors:
         await asyncio.gather(
             *(actor.stop() for actor in actors if actor is not None), return_exceptions=True
         )
+
+
+def _tags(cell: Map) -> list[str]:
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, Map) else None
+    if tags is not None and hasattr(tags, "to_py"):
+        tags = tags.to_py()
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
 
 def _actor_of(owner: OpenNotebook) -> KernelActor | None:

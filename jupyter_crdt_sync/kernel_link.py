@@ -84,8 +84,9 @@ class KernelLink:
             asyncio.ensure_future(self._read_shell()),
         ]
 
-    def execute(self, msg_id: str, code: str) -> None:
-        """Send an execute request under the msg_id the actor chose for it."""
+    def execute(self, msg_id: str, code: str, *, stop_on_error: bool = True) -> None:
+        """Send an execute request under the msg_id the actor chose for it; a cell tagged
+        `raises-exception` goes with `stop_on_error` false, as JupyterLab sends it."""
         if self._client is None or self.closed:
             raise RuntimeError(f"{self!r} is closed")
         content = {
@@ -96,7 +97,7 @@ class KernelLink:
             # input() fails at once with StdinNotImplementedError rather than waiting
             # for an answer that no window can give.
             "allow_stdin": False,
-            "stop_on_error": True,
+            "stop_on_error": stop_on_error,
         }
         msg = self._client.session.msg("execute_request", content)
         msg["header"]["msg_id"] = msg["msg_id"] = msg_id

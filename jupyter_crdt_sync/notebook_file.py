@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import posixpath
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
-from jupyter_ydoc import YNotebook
+from jupyter_ydoc import YNotebook, YUnicode
 from jupyter_ydoc.utils import cast_all
 from pycrdt import Map
 from tornado.web import HTTPError
@@ -46,13 +47,26 @@ def normalize_path(raw_path: str) -> str:
     return normalized
 
 
+def is_notebook_path(path: str) -> bool:
+    """Whether a room of this path holds a notebook (else a text file, text_file.py)."""
+    return path.endswith(".ipynb")
+
+
+async def check_file(contents_manager: ContentsManager, path: str) -> None:
+    """Raise 404 for a missing file and 400 for a directory."""
+    if not await ensure_async(contents_manager.file_exists(path)):
+        if await ensure_async(contents_manager.dir_exists(path)):
+            raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise HTTPError(404, f"No file at {path!r}")
+
+
 async def check_notebook(contents_manager: ContentsManager, path: str) -> None:
     """Raise 404 for a missing file and 400 for something that is not a notebook."""
     if not await ensure_async(contents_manager.file_exists(path)):
         if await ensure_async(contents_manager.dir_exists(path)):
             raise HTTPError(400, f"{path!r} is a directory, not a notebook")
         raise HTTPError(404, f"No notebook at {path!r}")
-    if not path.endswith(".ipynb"):
+    if not is_notebook_path(path):
         raise HTTPError(400, f"{path!r} is not a notebook (.ipynb) file")
 
 
@@ -91,10 +105,18 @@ class WrittenFile:
     outside edits against it).
     """
 
-    def __init__(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+    def __init__(
+        self,
+        content: dict[str, Any],
+        cell_ids: list[str],
+        view: Callable[[dict[str, Any]], dict[str, Any]] = file_view,
+    ) -> None:
+        # How files are compared: `file_view` for notebooks; a text file's `{"text": str}`
+        # is compared as it is.
+        self._view = view
         # The notebook as the file holds it (file_view), and the document's id of each of
-        # its cells (files < 4.5 have none).
-        self.content = file_view(content)
+        # its cells (files < 4.5 have none; text files none either).
+        self.content = view(content)
         self.cell_ids = cell_ids
         # The file's text (its pieces) and which file it is, when the room wrote it
         # (notebook_json.py, notebook_save.py).
@@ -105,7 +127,7 @@ class WrittenFile:
 
     def is_own_write(self, content: dict[str, Any]) -> bool:
         """Whether a file holding `content` is the room's own doing (done or under way)."""
-        content = file_view(content)
+        content = self._view(content)
         return content == self.content or content == self.writing
 
     def is_own_file(self, stat: FileStat) -> bool:
@@ -121,14 +143,37 @@ class WrittenFile:
     ) -> None:
         """The file now holds `content`: written by the room (its `text`, in the file
         `stat` names), or merged in from outside."""
-        self.content = file_view(content)
+        self.content = self._view(content)
         self.cell_ids = cell_ids
         self.text = text
         self.stat = stat
 
 
+BeforeWrite = Callable[[str, dict[str, Any], list[str], "list[bytes] | None"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The document as a file, ready to be written."""
+
+    # As the file will hold it (compared with `WrittenFile.content`), with the document's
+    # cell id of each of its cells.
+    content: dict[str, Any]
+    cell_ids: list[str]
+    # The contents model to save (None: made from `content` if `text` cannot be used).
+    model: dict[str, Any] | None
+    # What of the document the file cannot hold, if anything (kept in the room).
+    problems: str | None = None
+    # A notebook's file as pieces (notebook_json.py), and whether the notary trusts it.
+    text: NotebookText | None = None
+    trusted: bool = False
+
+
 class FileWriter:
     """Writes one room's notebook back to its file, debounced, and at close.
+
+    Text files: `text_file.TextWriter` differs only in how the document becomes a file
+    (`_prepare`).
 
     A change waits `delay` seconds of quiet, but never more than `max_delay` seconds in
     total, so continuous typing still reaches the disk every few seconds. Before each
@@ -140,7 +185,7 @@ class FileWriter:
     def __init__(
         self,
         location: Location,
-        notebook: YNotebook,
+        notebook: YNotebook | YUnicode,
         contents_manager: ContentsManager,
         written: WrittenFile,
         *,
@@ -149,7 +194,9 @@ class FileWriter:
         log: Logger,
         loaded_content: dict[str, Any],
         check_file: Callable[[], Awaitable[bool]] | None = None,
-        before_write: Callable[[str, list[bytes], list[str]], Awaitable[None]] | None = None,
+        # Called before each write with the path, the content, its cells' ids and the
+        # file's bytes in pieces (None if the writer has none: text files).
+        before_write: BeforeWrite | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self._location = location
@@ -160,12 +207,11 @@ class FileWriter:
         # for each (they stay in the room, and in its stored history).
         self.left_out: dict[str, str] = {}
         self._notebook = notebook
-        self._meta = notebook.ydoc.get("meta", type=Map)
-        self._contents_manager = contents_manager
-        # Notebooks are written as text assembled from per-cell pieces where the contents
-        # manager allows it (notebook_save.py); the notary then signs them as it would.
+        # A notebook's cells, prepared once per change (made at the first write).
+        self._cells: CellCache | None = None
+        # Notebooks are signed as the contents manager signs them (notebook_save.py).
         self._notary = getattr(contents_manager, "notary", None)
-        self._cells = CellCache(notebook, self._notary)
+        self._contents_manager = contents_manager
         self._written = written
         self._delay = delay
         self._max_delay = max(max_delay, delay)
@@ -240,61 +286,36 @@ class FileWriter:
                 self._report_error(f"writing {self.path!r} failed: {exc!r}", exc_info=True)
                 return False
 
-    async def _save(self) -> bool:
-        if self._check_file is not None and not await self._check_file():
-            return True
-        self._dirty = False
+    async def _prepare(self) -> Prepared | None:
+        """What to write: the document as a file, or None (reported) if it cannot be read."""
         try:
             content, entries = await self._read_document()
         except Exception as exc:
             # A document no peer can damage (content_guard.py) still reads; if it ever
             # does not, report it and keep trying.
-            self._dirty = True
             self._report_error(f"the document cannot be read as a notebook: {exc!r}")
-            return False
+            return None
         writable = _writable(content, entries, self._written.content)
-        content = writable.content
-        kept = [entries[index] for index in writable.kept]
-        cell_ids = [entry.doc_id for entry in kept]
         self.left_out = writable.left_out
-        if writable.problems:
-            self._report_error(writable.describe(self.path))
-        top = {key: value for key, value in content.items() if key != "cells"}
-        text = notebook_text(top, [entry.pieces for entry in kept if entry.pieces is not None])
-        unchanged = (
-            # Pieces of unchanged cells are the same objects: compared by identity.
-            text.file == self._written.text
-            if self._written.text is not None
-            else content == self._written.content
+        kept = [entries[index] for index in writable.kept]
+        top = {key: value for key, value in writable.content.items() if key != "cells"}
+        pieces = [entry.pieces for entry in kept if entry.pieces is not None]
+        return Prepared(
+            content=writable.content,
+            cell_ids=[entry.doc_id for entry in kept],
+            model=None,
+            problems=writable.describe(self.path) if writable.problems else None,
+            text=notebook_text(top, pieces),
+            trusted=all(piece.trusted for piece in pieces),
         )
-        if unchanged:
-            if not writable.problems:
-                self.last_error = None  # the file holds the whole document already
-            return True
-        self._written.writing = content
-        try:
-            if self._before_write is not None:
-                await self._before_write(self.path, text.file, cell_ids)
-            stat = await self._write(content, text, kept)
-        except (HTTPError, OSError) as exc:
-            self._dirty = True
-            self._report_error(f"could not write {self.path!r}: {exc}")
-            return False
-        finally:
-            self._written.writing = None
-        self._written.record(content, cell_ids, text.file if stat else None, stat)
-        self.last_saved = datetime.now(timezone.utc)
-        self.saves += 1
-        if not writable.problems:
-            if self.last_error is not None:
-                self._log.info("[persist] %r written again after an error", self.path)
-            self.last_error = None
-        self._log.debug("[persist] wrote %r", self.path)
-        return True
 
     async def _read_document(self) -> tuple[dict[str, Any], list[CellEntry]]:
         """The notebook's top level (as YNotebook.get gives it, completed) and its cells."""
-        meta = self._meta.to_py() or {}
+        notebook = self._notebook
+        assert isinstance(notebook, YNotebook)
+        if self._cells is None:
+            self._cells = CellCache(notebook, self._notary)
+        meta = notebook.ydoc.get("meta", type=Map).to_py() or {}
         cast_all(meta, float, int)  # as YNotebook.get: numbers from Yjs may be floats
         content: dict[str, Any] = {
             "metadata": meta.get("metadata", {}),
@@ -305,8 +326,8 @@ class FileWriter:
         entries = await self._cells.prepare(minor)
         if _duplicate_ids(entries):
             # jupyter-ydoc's get repairs them (in the document too): let it, then read all.
-            full = await self._notebook.aget()
-            ids = document_cell_ids(self._notebook, full)
+            full = await notebook.aget()
+            ids = document_cell_ids(notebook, full)
             entries = await prepare_cells(full["cells"], ids, minor, self._notary)
         content["cells"] = [entry.cell for entry in entries]
         self._drop_placeholders(content)
@@ -314,14 +335,60 @@ class FileWriter:
             self._complete(content)
         return content, entries
 
-    async def _write(
-        self, content: dict[str, Any], text: NotebookText, kept: list[CellEntry]
-    ) -> FileStat | None:
-        if self._notary is not None and can_save_text(self._contents_manager):
-            trusted = all(entry.pieces is not None and entry.pieces.trusted for entry in kept)
-            return await save_text(self._contents_manager, self.path, text, trusted)
-        model = {"type": "notebook", "format": "json", "content": nbformat.from_dict(content)}
-        await ensure_async(self._contents_manager.save(model, self.path))
+    async def _save(self) -> bool:
+        if self._check_file is not None and not await self._check_file():
+            return True
+        self._dirty = False
+        prepared = await self._prepare()
+        if prepared is None:
+            self._dirty = True
+            return False
+        content, cell_ids = prepared.content, prepared.cell_ids
+        if prepared.problems:
+            self._report_error(prepared.problems)
+        text = prepared.text
+        if text is not None and self._written.text is not None:
+            # Pieces of unchanged cells are the same objects: compared by identity.
+            unchanged = text.file == self._written.text
+        else:
+            unchanged = content == self._written.content
+        if unchanged:
+            if not prepared.problems:
+                self.last_error = None  # the file holds the whole document already
+            return True
+        self._written.writing = content
+        try:
+            if self._before_write is not None:
+                file = text.file if text is not None else None
+                await self._before_write(self.path, content, cell_ids, file)
+            stat = await self._write(prepared)
+        except (HTTPError, OSError) as exc:
+            self._dirty = True
+            self._report_error(f"could not write {self.path!r}: {exc}")
+            return False
+        finally:
+            self._written.writing = None
+        self._written.record(content, cell_ids, text.file if text and stat else None, stat)
+        self.last_saved = datetime.now(timezone.utc)
+        self.saves += 1
+        if not prepared.problems:
+            if self.last_error is not None:
+                self._log.info("[persist] %r written again after an error", self.path)
+            self.last_error = None
+        self._log.debug("[persist] wrote %r", self.path)
+        return True
+
+    async def _write(self, prepared: Prepared) -> FileStat | None:
+        """Write the file: a notebook's pieces where the contents manager allows it
+        (notebook_save.py), else its model through the contents manager's `save`."""
+        cm = self._contents_manager
+        if prepared.text is not None and can_save_text(cm):
+            return await save_text(cm, self.path, prepared.text, prepared.trusted)
+        model = prepared.model
+        if model is None:
+            node = nbformat.from_dict(prepared.content)
+            model = {"type": "notebook", "format": "json", "content": node}
+        await ensure_async(cm.save(model, self.path))
         return None
 
     def _drop_placeholders(self, content: dict[str, Any]) -> None:
@@ -339,7 +406,7 @@ class FileWriter:
     async def stop(self) -> None:
         """Stop the debounce loop without writing: the file is gone and must stay gone."""
         await self._stop_task()
-        self._cells.close()
+        self._close_cells()
 
     async def _stop_task(self) -> None:
         if self._task is not None:
@@ -352,7 +419,11 @@ class FileWriter:
         """Stop the debounce loop and write any pending change."""
         await self._stop_task()
         await self.save()
-        self._cells.close()
+        self._close_cells()
+
+    def _close_cells(self) -> None:
+        if self._cells is not None:
+            self._cells.close()
 
 
 def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]:

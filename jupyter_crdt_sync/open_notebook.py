@@ -1,4 +1,9 @@
-"""One open notebook: the single owner of everything its room needs while it is open.
+"""One open notebook (or text file): the single owner of everything its room needs while
+it is open.
+
+A text file's room (any path but `.ipynb`, text_file.py) has the same parts but the kernel
+actor and the widget states: its document is `YUnicode`, its writer and watcher are
+`TextWriter` and `TextWatcher`.
 
     RoomManager: path -> OpenNotebook (load once, evict when idle, status)
                           │
@@ -14,6 +19,9 @@
                           ├── widgets   the kernel's widget states, kept in the document
                           └── kernel    its kernel actor (kernel_actor.py), set by
                                         KernelActors at the first execute request
+      restore(...)        brings the document (or some cells) back to a stored version, as
+                          an edit by the requesting user, and writes it back at once (so
+                          the restore is a version of its own)
       rename(new_path)    changes `location` only: the room, writer, watcher, kernel actor
                           and widget state follow at once (the store moves its history)
       close(reason, code) the one place that takes it apart, in order: the kernel actor,
@@ -27,7 +35,7 @@ Nothing else builds or dismantles these parts, and no part reaches into another'
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from logging import Logger
@@ -39,12 +47,23 @@ from tornado.web import HTTPError
 
 from .execution import reset_execution_states
 from .file_watcher import FileWatcher
+from .history_store import VersionRequest
 from .location import Location
 from .merge import merge_into_notebook
-from .notebook_file import FileWriter, WrittenFile, document_cell_ids, file_view, read_notebook
+from .notebook_file import (
+    FileWriter,
+    WrittenFile,
+    document_cell_ids,
+    file_view,
+    is_notebook_path,
+    read_notebook,
+)
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
-from .room import Room
+from .restore import restore_into
+from .room import SERVER_ACTOR, Room
 from .store import RoomJournal, Store, fingerprint
+from .text_file import DEFAULT_MAX_BYTES as DEFAULT_MAX_TEXT_BYTES
+from .text_file import TextWatcher, TextWriter, merge_into_text, read_text, text_view
 from .widgets import WidgetStates, add_saved_state
 
 
@@ -57,6 +76,8 @@ class RoomSettings:
     widget_state_in_file: str = "displayed"
     # Seconds between two writes of one widget's state into the document.
     widget_update_interval: float = 0.1
+    # Largest text file a room opens (text_file.py).
+    max_text_file_bytes: int = DEFAULT_MAX_TEXT_BYTES
 
 
 class KernelWork(Protocol):
@@ -89,17 +110,17 @@ class OpenNotebook:
         self.kernel: KernelWork | None = None
         self._log = log
         self.journal: RoomJournal | None = None
+        self._store = store
+        # The newest version the writer recorded, and a note for the next one (a restore).
+        self.last_version: int | None = None
+        self._next_note: dict[str, Any] | None = None
         if store is not None:
             self.journal = store.journal(location.path, room.doc.get_update)
             room.attach_journal(self.journal)
         self.widgets = WidgetStates(
             room.widgets, min_interval=settings.widget_update_interval, log=log
         )
-        self.watcher = FileWatcher(
-            location,
-            room.notebook,
-            contents_manager,
-            written,
+        watcher_options: dict[str, Any] = dict(
             interval=settings.file_check_interval,
             log=log,
             # The parts call back into their owner weakly: a closed notebook is freed by
@@ -107,21 +128,52 @@ class OpenNotebook:
             on_deleted=_weakly(self._file_missing),
             on_merged=_weakly(self._changed),
         )
-        self.writer = FileWriter(
-            location,
-            room.notebook,
-            contents_manager,
-            written,
+        writer_options: dict[str, Any] = dict(
             delay=settings.save_delay,
             max_delay=settings.save_max_delay,
             log=log,
             loaded_content=loaded_content,
-            check_file=self.watcher.check,
-            before_write=store.record_file_bytes if store is not None else None,
-            complete=partial(
-                add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
-            ),
+            # Notebooks get a version per write-back; text files only the file record.
+            before_write=None
+            if store is None
+            else store.record_file
+            if room.is_text
+            else _weakly_async(self._record_version),
         )
+        self.watcher: FileWatcher
+        if room.is_text:
+            self.watcher = TextWatcher(
+                location,
+                room.model,
+                contents_manager,
+                written,
+                text=room.text,
+                max_bytes=settings.max_text_file_bytes,
+                **watcher_options,
+            )
+            self.writer: FileWriter = TextWriter(
+                location,
+                room.model,
+                contents_manager,
+                written,
+                check_file=self.watcher.check,
+                **writer_options,
+            )
+        else:
+            self.watcher = FileWatcher(
+                location, room.notebook, contents_manager, written, **watcher_options
+            )
+            self.writer = FileWriter(
+                location,
+                room.notebook,
+                contents_manager,
+                written,
+                check_file=self.watcher.check,
+                complete=partial(
+                    add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
+                ),
+                **writer_options,
+            )
         self._on_file_missing = on_file_missing
         room.on_change(_weakly(self._changed))
 
@@ -137,6 +189,17 @@ class OpenNotebook:
 
     def _file_missing(self) -> None:
         self._on_file_missing(self)
+
+    async def _record_version(
+        self, path: str, content: dict[str, Any], ids: list[str], file: list[bytes] | None
+    ) -> None:
+        """Before each write-back: the file record and the version, in one transaction."""
+        assert self._store is not None
+        note, self._next_note = self._next_note, None
+        version = VersionRequest(content, ids, self.room.take_authors(), note)
+        number = await self._store.record_file(path, content, ids, version, file)
+        if number is not None:
+            self.last_version = number
 
     # -- opening -------------------------------------------------------------------------
 
@@ -156,20 +219,35 @@ class OpenNotebook:
 
         `kernels_may_live`: this process closed a room of this path before, so a kernel
         it ran and that kernel's widgets may still be alive. Raises tornado's HTTPError
-        (404, 400) if the file is missing or not a notebook."""
+        (404, 400) if the file is missing, or neither a notebook nor a text file."""
         location = Location(path)
-        content = await read_notebook(contents_manager, path)
-        room, merged = await _room_from_store(location, content, store, log, contents_manager)
+        text = not is_notebook_path(path)
+        if text:
+            content = await read_text(contents_manager, path, settings.max_text_file_bytes)
+        else:
+            content = await read_notebook(contents_manager, path)
+        view = text_view if text else file_view
+        room, merged = await _room_from_store(
+            location, content, store, log, contents_manager, text=text
+        )
         restored = room is not None
         if room is None:
-            room = Room(location, log=log)
+            room = Room(location, log=log, text=text)
             room.load(content)
             if store is not None:
-                cell_ids = document_cell_ids(room.notebook, content)
                 await store.create(
-                    path, room.doc.client_id, room.doc.get_update(), file_view(content), cell_ids
+                    path,
+                    room.doc.client_id,
+                    room.doc.get_update(),
+                    view(content),
+                    _cell_ids(room, content),
                 )
-        written = WrittenFile(content, document_cell_ids(room.notebook, content))
+        written = WrittenFile(content, _cell_ids(room, content), view=view)
+        if store is not None and not text:
+            # The notebook as its file is now: the first version, or the file as edited
+            # while no room had it open (nothing new if it is the newest version).
+            await store.record_version(path, VersionRequest(written.content, written.cell_ids, []))
+        room.take_authors()  # loading the document is nobody's edit
         owner = cls(
             location,
             room,
@@ -184,7 +262,7 @@ class OpenNotebook:
         if merged and owner.journal is not None:
             # What the merge changed is in no stored update yet.
             owner.journal.compact()
-        if restored and not kernels_may_live:
+        if restored and not kernels_may_live and not text:
             # History from an earlier server process: its kernels, their executions and
             # their widgets died with it.
             if reset_execution_states(room.notebook):
@@ -195,7 +273,10 @@ class OpenNotebook:
         if restored:
             # The stored history may be ahead of the file (a crash before the last write).
             owner.writer.mark_changed()
-        log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
+        if text:
+            log.info("[room] opened %r (text, %d characters)", path, len(content["text"]))
+        else:
+            log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
         return owner
 
     # -- while open ----------------------------------------------------------------------
@@ -204,13 +285,49 @@ class OpenNotebook:
         """The notebook was renamed: every part reads its path from `location`."""
         self.location.path = new_path
 
+    async def restore(
+        self, version: int, cell_ids: list[str] | None, user: str
+    ) -> tuple[int | None, list[str]]:
+        """Bring the document (or `cell_ids`) back to a stored version, as an edit by `user`,
+        and write it back now. Returns the version recorded by that write (None if the
+        document already was so) and the cells restored. Raises LookupError for a version
+        that does not exist, RestoreError for a cell it does not have."""
+        if self._store is None:
+            raise LookupError("this server keeps no history")
+        found = await self._store.read_version(self.path, version)
+        if found is None:
+            raise LookupError(f"{self.path!r} has no version {version}")
+        content, ids, _ = found
+        room = self.room
+        room.actor = user
+        try:
+            restored = restore_into(room.notebook, content, ids, cell_ids)
+        finally:
+            room.actor = SERVER_ACTOR
+        self._next_note = {"restored_from": version}
+        if cell_ids is not None:
+            self._next_note["restored_cells"] = restored
+        before = self.last_version
+        saved = await self.writer.save()
+        self._next_note = None
+        if not saved:
+            raise OSError(self.writer.last_error or "the restored notebook could not be written")
+        return (self.last_version if self.last_version != before else None), restored
+
+    def current(self) -> tuple[dict[str, Any], list[str]]:
+        """The document now, as its file would hold it, and its cell ids."""
+        content = file_view(self.room.notebook.get())
+        return content, [str(cell.get("id")) for cell in content.get("cells", [])]
+
     def status(self, store_error: str | None) -> dict[str, Any]:
         room, writer, journal = self.room, self.writer, self.journal
         errors = [e for e in (writer.last_error, store_error) if e]
         return {
             "path": self.path,
+            # The contents API's type: "notebook", or "file" for a text file's room.
+            "type": "file" if room.is_text else "notebook",
             "peers": len(room.peers),
-            "cells": len(room.notebook.ycells),
+            "cells": 0 if room.is_text else len(room.notebook.ycells),
             "doc_bytes": len(room.doc.get_update()),
             "dirty": writer.dirty,
             "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
@@ -282,6 +399,24 @@ def _weakly(method: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
+def _weakly_async(
+    method: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
+    """An async bound method called without keeping its object alive."""
+    ref = weakref.WeakMethod(method)
+
+    async def call(*args: Any) -> None:
+        target = ref()
+        if target is not None:
+            await target(*args)
+
+    return call
+
+
+def _cell_ids(room: Room, content: dict[str, Any]) -> list[str]:
+    return [] if room.is_text else document_cell_ids(room.notebook, content)
+
+
 async def _file_hash(contents_manager: ContentsManager, path: str) -> str | None:
     """The SHA-256 of the file's bytes, as the contents API gives it (jupyter_server >=
     2.11 with its default `hash_algorithm`); None where it cannot."""
@@ -301,6 +436,8 @@ async def _room_from_store(
     store: Store | None,
     log: Logger,
     contents_manager: ContentsManager,
+    *,
+    text: bool,
 ) -> tuple[Room | None, bool]:
     """The room restored from its stored history, and whether the file's outside edits
     were merged into it; (None, False) without a usable history."""
@@ -310,7 +447,16 @@ async def _room_from_store(
     stored = await store.load(path)
     if stored is None:
         return None, False
-    room = Room(location, log=log)
+    if text != ("cells" not in stored.file_content):
+        # A history of the other kind (a notebook renamed to .txt while closed, say): the
+        # file is the truth, and a new lineage starts.
+        log.info(
+            "[persist] the stored history of %r is not of a %s; starting over",
+            path,
+            "text file" if text else "notebook",
+        )
+        return None, False
+    room = Room(location, log=log, text=text)
     try:
         room.restore(stored.updates, stored.lineage)
     except ValueError as exc:
@@ -323,11 +469,18 @@ async def _room_from_store(
             moved,
         )
         return None, False
-    on_disk = file_view(content)
-    if await _file_hash(contents_manager, path) in stored.file_fingerprints:
-        return room, False  # the file the room wrote last (store.record_file_bytes)
+    on_disk = text_view(content) if text else file_view(content)
+    if not text and await _file_hash(contents_manager, path) in stored.file_fingerprints:
+        return room, False  # the file the room wrote last (store.record_file with `file`)
     if fingerprint(on_disk) in stored.file_fingerprints:
-        return room, False  # the file the room was opened from
+        return room, False
+    if text:
+        base = stored.file_content.get("text")
+        if not isinstance(base, str):
+            base = ""
+        merge_into_text(room.text, base, on_disk["text"])
+        log.info("[persist] %r changed on disk since the room last wrote it: merged", path)
+        return room, True
     report = merge_into_notebook(room.notebook, stored.file_content, stored.file_cell_ids, on_disk)
     log.info(
         "[persist] %r changed on disk since the room last wrote it: merged "
