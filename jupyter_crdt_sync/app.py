@@ -97,6 +97,13 @@ class CRDTSync(ExtensionApp):
         "room (an editor, git, nbconvert); saves through the contents manager are seen at "
         "once. 0 disables the polling. Default: 2.0.",
     )
+    max_text_file_bytes = Int(
+        16 * 1024 * 1024,
+        config=True,
+        help="Largest text file (any file but a notebook that the contents API reads as "
+        "UTF-8 text), in bytes, that is shared through a room; a larger one is refused with "
+        "HTTP 400 and JupyterLab opens it as before. Default: 16777216 (16 MiB).",
+    )
     forget_missing_interval = Float(
         3600.0,
         config=True,
@@ -189,6 +196,7 @@ class CRDTSync(ExtensionApp):
                 save_max_delay=self.save_max_delay,
                 eviction_delay=self.eviction_delay,
                 file_check_interval=self.file_check_interval,
+                max_text_file_bytes=self.max_text_file_bytes,
                 widget_state_in_file=self.widget_state_in_file,
                 widget_update_interval=self.widget_update_interval,
             ),

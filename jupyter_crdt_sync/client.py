@@ -425,6 +425,27 @@ class RoomClient:
     def set_awareness(self, state: dict[str, Any] | None) -> None:
         self.awareness.set_local_state(state)
 
+    # -- text files ----------------------------------------------------------------------
+    # A text file's room (any file but a notebook) holds root Text `source` (jupyter-ydoc's
+    # YUnicode layout); indexes are Python string indexes, as for cells.
+
+    @property
+    def _file_text(self) -> Text:
+        return self.doc.get("source", type=Text)
+
+    def file_text(self) -> str:
+        """The text of a text file's room."""
+        return str(self._file_text)
+
+    def insert_file_text(self, index: int, text: str) -> None:
+        source = self._file_text
+        source.insert(utf8_offset(str(source), index), text)
+
+    def delete_file_text(self, index: int, length: int) -> None:
+        source = self._file_text
+        current = str(source)
+        del source[utf8_offset(current, index) : utf8_offset(current, index + length)]
+
 
 def room_url(server_url: str, path: str) -> str:
     """The websocket URL of a notebook's room, from the server's http(s) URL."""

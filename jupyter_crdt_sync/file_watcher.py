@@ -18,7 +18,7 @@ from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
-from jupyter_ydoc import YNotebook
+from jupyter_ydoc import YNotebook, YUnicode
 from tornado.web import HTTPError
 
 from .location import Location
@@ -29,10 +29,15 @@ SETTLE_SECONDS = 0.1
 
 
 class FileWatcher:
+    """Watches a notebook file; `text_file.TextWatcher` differs only in how the file is
+    read and merged (`_read`, `_merge`)."""
+
+    kind = "notebook"
+
     def __init__(
         self,
         location: Location,
-        notebook: YNotebook,
+        notebook: YNotebook | YUnicode,
         contents_manager: ContentsManager,
         written: WrittenFile,
         *,
@@ -106,7 +111,7 @@ class FileWatcher:
                     break
                 modified = settled
             try:
-                theirs = await read_notebook(self._contents_manager, self._path)
+                theirs = await self._read()
             except HTTPError as exc:
                 if exc.status_code == 404:
                     self._on_deleted()
@@ -114,8 +119,9 @@ class FileWatcher:
                 # Not a valid notebook at the moment: keep the room, look again later.
                 self._log.warning(
                     "[persist] %r was changed outside the room but cannot be read as a "
-                    "notebook (%s); keeping the room as it is",
+                    "%s (%s); keeping the room as it is",
                     self._path,
+                    self.kind,
                     exc.log_message,
                 )
                 self._seen_modified = modified
@@ -124,10 +130,15 @@ class FileWatcher:
             # The room's own writes are known by their content: the modification time the
             # contents manager reports after a save may already be someone else's.
             if not self._written.is_own_write(theirs):
-                self._merge(file_view(theirs))
+                self._merge(theirs)
             return True
 
+    async def _read(self) -> dict[str, Any]:
+        """The file as it is now; HTTPError 404 if gone, 400 if unreadable."""
+        return await read_notebook(self._contents_manager, self._path)
+
     def _merge(self, theirs: dict[str, Any]) -> None:
+        theirs = file_view(theirs)
         report = merge_into_notebook(
             self._notebook, self._written.content, self._written.cell_ids, theirs
         )

@@ -42,7 +42,7 @@ from .cells import find_cell
 from .execution import CellExecution, DisplayIndex, OutputLimits, stdin_message
 from .kernel_link import COMM_MESSAGES, KernelLink, Message
 from .location import moved_path
-from .notebook_file import normalize_path
+from .notebook_file import is_notebook_path, normalize_path
 from .open_notebook import OpenNotebook
 from .output_capture import OutputCapture
 from .room import Room
@@ -398,6 +398,8 @@ class KernelActors:
         Raises HTTPError (404 unknown notebook or cell, 400 not a code cell or no such
         kernelspec) before anything is queued."""
         path = await self._rooms.resolve(raw_path)
+        if not is_notebook_path(path):
+            raise HTTPError(400, f"{path!r} is not a notebook: only notebook cells are executed")
         async with self._rooms.hold(path) as room:
             owner = self._rooms.open_notebook(room.path)
             if owner is None or owner.room is not room:

@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import posixpath
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
-from jupyter_ydoc import YNotebook
+from jupyter_ydoc import YNotebook, YUnicode
 from tornado.web import HTTPError
 
 from .location import Location
@@ -39,13 +40,26 @@ def normalize_path(raw_path: str) -> str:
     return normalized
 
 
+def is_notebook_path(path: str) -> bool:
+    """Whether a room of this path holds a notebook (else a text file, text_file.py)."""
+    return path.endswith(".ipynb")
+
+
+async def check_file(contents_manager: ContentsManager, path: str) -> None:
+    """Raise 404 for a missing file and 400 for a directory."""
+    if not await ensure_async(contents_manager.file_exists(path)):
+        if await ensure_async(contents_manager.dir_exists(path)):
+            raise HTTPError(400, f"{path!r} is a directory, not a file")
+        raise HTTPError(404, f"No file at {path!r}")
+
+
 async def check_notebook(contents_manager: ContentsManager, path: str) -> None:
     """Raise 404 for a missing file and 400 for something that is not a notebook."""
     if not await ensure_async(contents_manager.file_exists(path)):
         if await ensure_async(contents_manager.dir_exists(path)):
             raise HTTPError(400, f"{path!r} is a directory, not a notebook")
         raise HTTPError(404, f"No notebook at {path!r}")
-    if not path.endswith(".ipynb"):
+    if not is_notebook_path(path):
         raise HTTPError(400, f"{path!r} is not a notebook (.ipynb) file")
 
 
@@ -93,27 +107,52 @@ class WrittenFile:
     outside edits against it).
     """
 
-    def __init__(self, content: dict[str, Any], cell_ids: list[str]) -> None:
+    def __init__(
+        self,
+        content: dict[str, Any],
+        cell_ids: list[str],
+        view: Callable[[dict[str, Any]], dict[str, Any]] = file_view,
+    ) -> None:
+        # How files are compared: `file_view` for notebooks; a text file's `{"text": str}`
+        # is compared as it is.
+        self._view = view
         # The notebook as the file holds it (file_view), and the document's id of each of
-        # its cells (files < 4.5 have none).
-        self.content = file_view(content)
+        # its cells (files < 4.5 have none; text files none either).
+        self.content = view(content)
         self.cell_ids = cell_ids
         # What the writer is writing right now, if anything.
         self.writing: dict[str, Any] | None = None
 
     def is_own_write(self, content: dict[str, Any]) -> bool:
         """Whether a file holding `content` is the room's own doing (done or under way)."""
-        content = file_view(content)
+        content = self._view(content)
         return content == self.content or content == self.writing
 
     def record(self, content: dict[str, Any], cell_ids: list[str]) -> None:
         """The file now holds `content`: written by the room, or merged in from outside."""
-        self.content = file_view(content)
+        self.content = self._view(content)
         self.cell_ids = cell_ids
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The document as a file, ready to be written."""
+
+    # As the file will hold it (compared with `WrittenFile.content`), with the document's
+    # cell id of each of its cells.
+    content: dict[str, Any]
+    cell_ids: list[str]
+    # The contents model to save.
+    model: dict[str, Any]
+    # What of the document the file cannot hold, if anything (kept in the room).
+    problems: str | None = None
 
 
 class FileWriter:
     """Writes one room's notebook back to its file, debounced, and at close.
+
+    Text files: `text_file.TextWriter` differs only in how the document becomes a file
+    (`_prepare`).
 
     A change waits `delay` seconds of quiet, but never more than `max_delay` seconds in
     total, so continuous typing still reaches the disk every few seconds. Before each
@@ -125,7 +164,7 @@ class FileWriter:
     def __init__(
         self,
         location: Location,
-        notebook: YNotebook,
+        notebook: YNotebook | YUnicode,
         contents_manager: ContentsManager,
         written: WrittenFile,
         *,
@@ -220,33 +259,43 @@ class FileWriter:
                 self._report_error(f"writing {self.path!r} failed: {exc!r}", exc_info=True)
                 return False
 
-    async def _save(self) -> bool:
-        if self._check_file is not None and not await self._check_file():
-            return True
-        self._dirty = False
+    async def _prepare(self) -> Prepared | None:
+        """What to write: the document as a file, or None (reported) if it cannot be read."""
         try:
             content = await self._notebook.aget()
         except Exception as exc:
             # A document no peer can damage (content_guard.py) still reads; if it ever
             # does not, report it and keep trying.
-            self._dirty = True
             self._report_error(f"the document cannot be read as a notebook: {exc!r}")
-            return False
+            return None
         self._drop_placeholders(content)
         if self._complete is not None:
             self._complete(content)
         all_ids = document_cell_ids(self._notebook, content)
         writable = writable_notebook(file_view(content), self._written.content)
-        content = writable.content
-        cell_ids = [all_ids[index] for index in writable.kept if index < len(all_ids)]
         self.left_out = writable.left_out
-        if writable.problems:
-            self._report_error(writable.describe(self.path))
+        return Prepared(
+            content=writable.content,
+            cell_ids=[all_ids[index] for index in writable.kept if index < len(all_ids)],
+            model={"type": "notebook", "format": "json", "content": writable.node},
+            problems=writable.describe(self.path) if writable.problems else None,
+        )
+
+    async def _save(self) -> bool:
+        if self._check_file is not None and not await self._check_file():
+            return True
+        self._dirty = False
+        prepared = await self._prepare()
+        if prepared is None:
+            self._dirty = True
+            return False
+        content, cell_ids, model = prepared.content, prepared.cell_ids, prepared.model
+        if prepared.problems:
+            self._report_error(prepared.problems)
         if content == self._written.content:
-            if not writable.problems:
+            if not prepared.problems:
                 self.last_error = None  # the file holds the whole document already
             return True
-        model = {"type": "notebook", "format": "json", "content": writable.node}
         self._written.writing = content
         try:
             if self._before_write is not None:
@@ -261,7 +310,7 @@ class FileWriter:
         self._written.record(content, cell_ids)
         self.last_saved = datetime.now(timezone.utc)
         self.saves += 1
-        if not writable.problems:
+        if not prepared.problems:
             if self.last_error is not None:
                 self._log.info("[persist] %r written again after an error", self.path)
             self.last_error = None

@@ -1,4 +1,9 @@
-"""One open notebook: the single owner of everything its room needs while it is open.
+"""One open notebook (or text file): the single owner of everything its room needs while
+it is open.
+
+A text file's room (any path but `.ipynb`, text_file.py) has the same parts but the kernel
+actor and the widget states: its document is `YUnicode`, its writer and watcher are
+`TextWriter` and `TextWatcher`.
 
     RoomManager: path -> OpenNotebook (load once, evict when idle, status)
                           │
@@ -39,10 +44,19 @@ from .execution import reset_execution_states
 from .file_watcher import FileWatcher
 from .location import Location
 from .merge import merge_into_notebook
-from .notebook_file import FileWriter, WrittenFile, document_cell_ids, file_view, read_notebook
+from .notebook_file import (
+    FileWriter,
+    WrittenFile,
+    document_cell_ids,
+    file_view,
+    is_notebook_path,
+    read_notebook,
+)
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
 from .room import Room
 from .store import RoomJournal, Store, fingerprint
+from .text_file import DEFAULT_MAX_BYTES as DEFAULT_MAX_TEXT_BYTES
+from .text_file import TextWatcher, TextWriter, merge_into_text, read_text, text_view
 from .widgets import WidgetStates, add_saved_state
 
 
@@ -55,6 +69,8 @@ class RoomSettings:
     widget_state_in_file: str = "displayed"
     # Seconds between two writes of one widget's state into the document.
     widget_update_interval: float = 0.1
+    # Largest text file a room opens (text_file.py).
+    max_text_file_bytes: int = DEFAULT_MAX_TEXT_BYTES
 
 
 class KernelWork(Protocol):
@@ -93,11 +109,7 @@ class OpenNotebook:
         self.widgets = WidgetStates(
             room.widgets, min_interval=settings.widget_update_interval, log=log
         )
-        self.watcher = FileWatcher(
-            location,
-            room.notebook,
-            contents_manager,
-            written,
+        watcher_options: dict[str, Any] = dict(
             interval=settings.file_check_interval,
             log=log,
             # The parts call back into their owner weakly: a closed notebook is freed by
@@ -105,21 +117,47 @@ class OpenNotebook:
             on_deleted=_weakly(self._file_missing),
             on_merged=_weakly(self._changed),
         )
-        self.writer = FileWriter(
-            location,
-            room.notebook,
-            contents_manager,
-            written,
+        writer_options: dict[str, Any] = dict(
             delay=settings.save_delay,
             max_delay=settings.save_max_delay,
             log=log,
             loaded_content=loaded_content,
-            check_file=self.watcher.check,
             before_write=store.record_file if store is not None else None,
-            complete=partial(
-                add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
-            ),
         )
+        self.watcher: FileWatcher
+        if room.is_text:
+            self.watcher = TextWatcher(
+                location,
+                room.model,
+                contents_manager,
+                written,
+                text=room.text,
+                max_bytes=settings.max_text_file_bytes,
+                **watcher_options,
+            )
+            self.writer: FileWriter = TextWriter(
+                location,
+                room.model,
+                contents_manager,
+                written,
+                check_file=self.watcher.check,
+                **writer_options,
+            )
+        else:
+            self.watcher = FileWatcher(
+                location, room.notebook, contents_manager, written, **watcher_options
+            )
+            self.writer = FileWriter(
+                location,
+                room.notebook,
+                contents_manager,
+                written,
+                check_file=self.watcher.check,
+                complete=partial(
+                    add_saved_state, widgets=room.widgets, policy=settings.widget_state_in_file
+                ),
+                **writer_options,
+            )
         self._on_file_missing = on_file_missing
         room.on_change(_weakly(self._changed))
 
@@ -154,20 +192,28 @@ class OpenNotebook:
 
         `kernels_may_live`: this process closed a room of this path before, so a kernel
         it ran and that kernel's widgets may still be alive. Raises tornado's HTTPError
-        (404, 400) if the file is missing or not a notebook."""
+        (404, 400) if the file is missing, or neither a notebook nor a text file."""
         location = Location(path)
-        content = await read_notebook(contents_manager, path)
-        room, merged = await _room_from_store(location, content, store, log)
+        text = not is_notebook_path(path)
+        if text:
+            content = await read_text(contents_manager, path, settings.max_text_file_bytes)
+        else:
+            content = await read_notebook(contents_manager, path)
+        view = text_view if text else file_view
+        room, merged = await _room_from_store(location, content, store, log, text=text)
         restored = room is not None
         if room is None:
-            room = Room(location, log=log)
+            room = Room(location, log=log, text=text)
             room.load(content)
             if store is not None:
-                cell_ids = document_cell_ids(room.notebook, content)
                 await store.create(
-                    path, room.doc.client_id, room.doc.get_update(), file_view(content), cell_ids
+                    path,
+                    room.doc.client_id,
+                    room.doc.get_update(),
+                    view(content),
+                    _cell_ids(room, content),
                 )
-        written = WrittenFile(content, document_cell_ids(room.notebook, content))
+        written = WrittenFile(content, _cell_ids(room, content), view=view)
         owner = cls(
             location,
             room,
@@ -182,7 +228,7 @@ class OpenNotebook:
         if merged and owner.journal is not None:
             # What the merge changed is in no stored update yet.
             owner.journal.compact()
-        if restored and not kernels_may_live:
+        if restored and not kernels_may_live and not text:
             # History from an earlier server process: its kernels, their executions and
             # their widgets died with it.
             if reset_execution_states(room.notebook):
@@ -193,7 +239,10 @@ class OpenNotebook:
         if restored:
             # The stored history may be ahead of the file (a crash before the last write).
             owner.writer.mark_changed()
-        log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
+        if text:
+            log.info("[room] opened %r (text, %d characters)", path, len(content["text"]))
+        else:
+            log.info("[room] opened %r (%d cells)", path, len(room.notebook.ycells))
         return owner
 
     # -- while open ----------------------------------------------------------------------
@@ -207,8 +256,10 @@ class OpenNotebook:
         errors = [e for e in (writer.last_error, store_error) if e]
         return {
             "path": self.path,
+            # The contents API's type: "notebook", or "file" for a text file's room.
+            "type": "file" if room.is_text else "notebook",
             "peers": len(room.peers),
-            "cells": len(room.notebook.ycells),
+            "cells": 0 if room.is_text else len(room.notebook.ycells),
             "doc_bytes": len(room.doc.get_update()),
             "dirty": writer.dirty,
             "last_saved": writer.last_saved.isoformat() if writer.last_saved else None,
@@ -280,8 +331,12 @@ def _weakly(method: Callable[[], None]) -> Callable[[], None]:
     return call
 
 
+def _cell_ids(room: Room, content: dict[str, Any]) -> list[str]:
+    return [] if room.is_text else document_cell_ids(room.notebook, content)
+
+
 async def _room_from_store(
-    location: Location, content: dict[str, Any], store: Store | None, log: Logger
+    location: Location, content: dict[str, Any], store: Store | None, log: Logger, *, text: bool
 ) -> tuple[Room | None, bool]:
     """The room restored from its stored history, and whether the file's outside edits
     were merged into it; (None, False) without a usable history."""
@@ -291,7 +346,16 @@ async def _room_from_store(
     stored = await store.load(path)
     if stored is None:
         return None, False
-    room = Room(location, log=log)
+    if text != ("cells" not in stored.file_content):
+        # A history of the other kind (a notebook renamed to .txt while closed, say): the
+        # file is the truth, and a new lineage starts.
+        log.info(
+            "[persist] the stored history of %r is not of a %s; starting over",
+            path,
+            "text file" if text else "notebook",
+        )
+        return None, False
+    room = Room(location, log=log, text=text)
     try:
         room.restore(stored.updates, stored.lineage)
     except ValueError as exc:
@@ -304,9 +368,16 @@ async def _room_from_store(
             moved,
         )
         return None, False
-    on_disk = file_view(content)
+    on_disk = text_view(content) if text else file_view(content)
     if fingerprint(on_disk) in stored.file_fingerprints:
         return room, False
+    if text:
+        base = stored.file_content.get("text")
+        if not isinstance(base, str):
+            base = ""
+        merge_into_text(room.text, base, on_disk["text"])
+        log.info("[persist] %r changed on disk since the room last wrote it: merged", path)
+        return room, True
     report = merge_into_notebook(room.notebook, stored.file_content, stored.file_cell_ids, on_disk)
     log.info(
         "[persist] %r changed on disk since the room last wrote it: merged "

@@ -1,5 +1,7 @@
-"""A room: one shared notebook document, the awareness of its peers, and the sync protocol.
+"""A room: one shared document, the awareness of its peers, and the sync protocol.
 
+The document is a notebook (jupyter-ydoc's `YNotebook` layout) or a text file (`YUnicode`:
+root Text `source`, root Map `state`), as JupyterLab's notebook and file editor share them.
 The room knows nothing about tornado or files. Frames come in through `receive`; a peer's
 update is applied, looked at by the content guard (content_guard.py) and, if refused,
 undone before anyone else sees it. Document changes, whoever made them (a peer, the file
@@ -16,8 +18,8 @@ from dataclasses import dataclass
 from logging import Logger
 from typing import Any, Protocol
 
-from jupyter_ydoc import YNotebook
-from pycrdt import Awareness, Doc, Map, TransactionEvent, merge_updates
+from jupyter_ydoc import YNotebook, YUnicode
+from pycrdt import Awareness, Doc, Map, Text, TransactionEvent, merge_updates
 
 from .cells import load_notebook
 from .content_guard import ContentGuard
@@ -71,15 +73,18 @@ class StaleReplicaError(ProtocolError):
 
 
 class Room:
-    def __init__(self, location: Location | str, *, log: Logger) -> None:
+    def __init__(self, location: Location | str, *, log: Logger, text: bool = False) -> None:
         # Shared with the other parts of the open notebook: a rename changes it there.
         self._location = location if isinstance(location, Location) else Location(location)
         self.doc: Doc = Doc()
-        self.notebook = YNotebook(self.doc)
+        self.model: YNotebook | YUnicode = YUnicode(self.doc) if text else YNotebook(self.doc)
         # jupyter-ydoc's undo manager tracks every transaction when no origin is named, and
         # keeps every deleted character alive for undo: the document would grow with all
         # text ever deleted. Nothing is undone on the server, so it tracks nothing.
-        self.notebook.undo_manager.include_origin(_UNDO_NOTHING)
+        self.model.undo_manager.include_origin(_UNDO_NOTHING)
+        # The document's `state` map (jupyter-ydoc's, shared by JupyterLab's models): the
+        # server writes the save state there (`dirty`), so every window shows the same.
+        self.state: Map = self.doc.get("state", type=Map)
         self.widgets = self.doc.get("widgets", type=Map)
         self.awareness = Awareness(self.doc)
         # The server is not a collaborator: it keeps no awareness state of its own.
@@ -102,7 +107,8 @@ class Room:
         # one goes out only together with its undoing (content_guard.py).
         self._holding = False
         self._held_update: bytes | None = None
-        self._guard = ContentGuard(self.notebook, _ORIGIN_PEER_UPDATE)
+        # Only notebooks have content rules; any text is a valid text file.
+        self._guard = None if text else ContentGuard(self.model, _ORIGIN_PEER_UPDATE)
         self._subscription = self.doc.observe(self._on_transaction)
 
     def __repr__(self) -> str:
@@ -112,11 +118,36 @@ class Room:
     def path(self) -> str:
         return self._location.path
 
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.model, YUnicode)
+
+    @property
+    def notebook(self) -> YNotebook:
+        """The notebook of a notebook room (TypeError for a text file's room)."""
+        if not isinstance(self.model, YNotebook):
+            raise TypeError(f"{self.path!r} is a text file, not a notebook")
+        return self.model
+
+    @property
+    def text(self) -> Text:
+        """The text of a text file's room: root Text `source` (TypeError for a notebook)."""
+        if not isinstance(self.model, YUnicode):
+            raise TypeError(f"{self.path!r} is a notebook, not a text file")
+        return self.doc.get("source", type=Text)
+
     # -- document ------------------------------------------------------------------------
 
     def load(self, content: dict[str, Any]) -> None:
-        """Fill the empty document from a notebook; no peer has joined yet."""
-        load_notebook(self.notebook, content)
+        """Fill the empty document from a notebook, or a text file's `{"text": str}`; no
+        peer has joined yet."""
+        with self.doc.transaction():
+            if isinstance(self.model, YUnicode):
+                self.text.insert(0, content["text"])
+            else:
+                load_notebook(self.model, content)
+            # Also what gives an empty text file content of the room's lineage client.
+            self.state["dirty"] = False
         self.lineage = self.doc.client_id
 
     def restore(self, updates: list[bytes], lineage: int) -> None:
@@ -177,24 +208,32 @@ class Room:
     def _apply_update(self, peer: Peer, update: bytes) -> None:
         if self.admit is not None:
             self.admit(update)
+        guard = self._guard
+        if guard is None:
+            try:
+                with self.doc.transaction(origin=_ORIGIN_PEER_UPDATE):
+                    self.doc.apply_update(update)
+            except ValueError as exc:
+                raise ProtocolError(f"update rejected by the CRDT: {exc}") from exc
+            return
         self._holding = True
-        self._guard.start()
+        guard.start()
         try:
             with self.doc.transaction(origin=_ORIGIN_PEER_UPDATE):
                 self.doc.apply_update(update)
         except ValueError as exc:
-            self._guard.finish()
+            guard.finish()
             raise ProtocolError(f"update rejected by the CRDT: {exc}") from exc
         finally:
             self._holding = False
-        problem = self._guard.finish()
+        problem = guard.finish()
         if problem is None:
-            self._guard.forget()
+            guard.forget()
             held, self._held_update = self._held_update, None
             if held is not None:
                 self._send_update(held, exclude=peer)
             return
-        self._guard.undo()
+        guard.undo()
         if self._held_update is not None:
             # Nothing was undone: the document keeps the update, so every peer must get it.
             self._log.error("[sync] %r: a refused update could not be undone", self.path)
@@ -296,7 +335,8 @@ class Room:
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
-        self._guard.close()
+        if self._guard is not None:
+            self._guard.close()
         # The journal holds this room's _release: drop the link both ways, so that the
         # document is freed as soon as the manager lets go of the room, not at the next
         # run of the cycle collector.

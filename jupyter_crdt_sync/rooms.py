@@ -11,6 +11,7 @@ in; the file only when there is no history. File content is never laid over hist
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from logging import Logger
@@ -20,18 +21,24 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 
 from .location import moved_path
-from .notebook_file import FileWriter, check_notebook, normalize_path
+from .notebook_file import FileWriter, check_notebook, is_notebook_path, normalize_path
 from .open_notebook import OpenNotebook, RoomSettings
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
 from .protocol import covers
 from .room import Room
 from .store import Store
+from .text_file import read_text
 
 __all__ = ["RoomManager", "RoomSettings", "SaveError"]
 
 # A file the watcher finds missing may have just been renamed through the contents API:
 # the event that moves its room follows a moment later. Look again after this long.
 RENAME_GRACE_SECONDS = 1.0
+
+
+def _not_a_file_path(path: str) -> bool:
+    """Store keys that name no file: the settings room's, histories moved aside."""
+    return path.startswith("/") or re.search(r"\.corrupt(\.\d+)?$", path) is not None
 
 
 class SaveError(Exception):
@@ -57,6 +64,8 @@ class RoomManager:
         self._tasks: set[asyncio.Task[None]] = set()
         # Rooms whose file the watcher found missing, being looked at again.
         self._missing: set[Room] = set()
+        # Counts renames, so a missing file's check knows whether renames were under way.
+        self._renames = 0
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
         self._stopped = False
@@ -76,10 +85,14 @@ class RoomManager:
         return list(self._open.values())
 
     async def resolve(self, raw_path: str) -> str:
-        """Normalise a requested path and check that it names a notebook (HTTP 404/400)."""
+        """Normalise a requested path and check that it names a notebook or a text file
+        (HTTP 404 missing, 400 a directory, a binary or too large file)."""
         path = normalize_path(raw_path)
         if path not in self._open:
-            await check_notebook(self._contents_manager, path)
+            if is_notebook_path(path):
+                await check_notebook(self._contents_manager, path)
+            else:
+                await read_text(self._contents_manager, path, self._settings.max_text_file_bytes)
         return path
 
     async def get(self, path: str) -> Room:
@@ -176,11 +189,17 @@ class RoomManager:
 
     async def _confirm_missing(self, room: Room) -> None:
         try:
-            await asyncio.sleep(RENAME_GRACE_SECONDS)
-            if room.closing or self._open.get(room.path) is None:
-                return
-            if await ensure_async(self._contents_manager.file_exists(room.path)):
-                return  # renamed (the room follows its new path), or back again
+            while True:
+                renames = self._renames
+                await asyncio.sleep(RENAME_GRACE_SECONDS)
+                if room.closing or self._open.get(room.path) is None:
+                    return
+                if await ensure_async(self._contents_manager.file_exists(room.path)):
+                    return  # renamed (the room follows its new path), or back again
+                if self._renames == renames:
+                    break
+                # Renames went on meanwhile (a busy server can take longer than the grace
+                # between a file's move on disk and the event that moves its room).
             await self._file_deleted(room)
         finally:
             self._missing.discard(room)
@@ -207,6 +226,7 @@ class RoomManager:
     async def file_renamed(self, old_path: str, new_path: str) -> None:
         """Move the rooms of a renamed notebook (or of the notebooks in a renamed folder)
         to their new paths, peers and all."""
+        self._renames += 1
         for path in list(self._open):
             target = moved_path(path, old_path, new_path)
             if target is None:
@@ -228,7 +248,7 @@ class RoomManager:
             return []
         forgotten = []
         for path in await self._store.paths():
-            if not path.endswith(".ipynb") or path in self._open or path in self._loading:
+            if _not_a_file_path(path) or path in self._open or path in self._loading:
                 continue
             if await ensure_async(self._contents_manager.file_exists(path)):
                 continue

@@ -14,6 +14,9 @@ from jupyter_crdt_sync.client import RoomClient, room_url
 from .auth_config import READER_TOKEN
 from .conftest import file_sources
 
+# The start of a PNG file: not UTF-8, so not a text file.
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"
+
 
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +98,7 @@ async def test_read_only_peer_sees_but_cannot_change(make_notebook, connect, jp_
         ("../outside.ipynb", 404),
         ("%2e%2e/outside.ipynb", 404),
         ("sub/../../outside.ipynb", 404),
-        ("notes.txt", 400),
+        ("image.png", 400),
         ("folder", 400),
         ("broken.ipynb", 400),
     ],
@@ -105,7 +108,7 @@ async def test_bad_paths_are_refused_and_other_rooms_go_on(
 ):
     make_notebook("good.ipynb", ["fine"])
     make_notebook("../outside.ipynb", ["secret"])
-    (jp_root_dir / "notes.txt").write_text("not a notebook")
+    (jp_root_dir / "image.png").write_bytes(PNG_BYTES)
     (jp_root_dir / "folder").mkdir()
     (jp_root_dir / "broken.ipynb").write_text("{ this is not json")
     good = await connect("good.ipynb")

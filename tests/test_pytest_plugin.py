@@ -294,6 +294,28 @@ def test_k_runs_the_earlier_cells_first_x_stops_and_nb_kernel_chooses(
     outcome.stdout.fnmatch_lines(["*HTTP 400: The notebook's kernel 'nope' is not installed*"])
 
 
+# How long the kernel running this cell has existed (Linux: its start, in clock ticks
+# after boot, against the time since boot).
+KERNEL_AGE = """import os
+fields = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+age = float(open("/proc/uptime").read().split()[0]) - started
+age > 5"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the kernel's age in /proc")
+def test_the_next_notebooks_kernel_starts_while_the_previous_one_runs(
+    pytester: pytest.Pytester, shared_server: LocalServer
+) -> None:
+    write(pytester.path / "a_first.ipynb", [cell("import time\ntime.sleep(8)")])
+    # Started at its first cell, the second kernel would be a few seconds old there; started
+    # while the first notebook sleeps, it is older than the sleep's most part.
+    write(pytester.path / "b_second.ipynb", [cell(KERNEL_AGE, [result("True")])])
+    outcome = run_shared(pytester, shared_server, "--nb-outputs", "-v")
+    outcome.assert_outcomes(passed=2)
+
+
+@pytest.mark.timeout(300)  # two servers and two kernels start at once: slow when busy
 def test_xdist_two_workers_each_with_a_server(pytester: pytest.Pytester) -> None:
     for name in ("one", "two"):
         write(

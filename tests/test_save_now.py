@@ -137,10 +137,10 @@ async def test_a_window_that_never_catches_up_gets_an_error(make_notebook, conne
 
 async def test_bad_requests(make_notebook, jp_root_dir, jp_fetch):
     make_notebook("nb.ipynb", ["abcd"])
-    (jp_root_dir / "notes.txt").write_text("not a notebook")
+    (jp_root_dir / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     assert await expect_error(jp_fetch, "missing.ipynb") == 404
     assert await expect_error(jp_fetch, "../outside.ipynb") == 404
-    assert await expect_error(jp_fetch, "notes.txt") == 400
+    assert await expect_error(jp_fetch, "image.png") == 400
     assert await expect_error(jp_fetch, "nb.ipynb", '{"state_vector": 7}') == 400
     assert await expect_error(jp_fetch, "nb.ipynb", '{"state_vector": "%%%"}') == 400
     assert await expect_error(jp_fetch, "nb.ipynb", "not json") == 400

@@ -149,10 +149,12 @@ async def test_containers_keep_references_and_buffers_are_base64(make_notebook, 
     def saved() -> dict[str, Any] | None:
         return read_file(path)["metadata"].get("widgets", {}).get(STATE_MIME)
 
-    async def box_saved() -> bool:
-        return box_id in ((saved() or {}).get("state") or {})
+    async def both_saved() -> bool:
+        # Not only the box: a write may come between the two cells' widgets.
+        written = (saved() or {}).get("state") or {}
+        return box_id in written and image_id in written
 
-    await wait_until(box_saved)
+    await wait_until(both_saved)
     state = saved()["state"]  # type: ignore[index]
     jsonschema.validate({"version_major": 2, "version_minor": 0, "state": state}, SCHEMA)
     assert box_id in state and image_id in state

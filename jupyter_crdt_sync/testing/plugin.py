@@ -125,6 +125,19 @@ class NotebookFile(pytest.File):
             if cell.get("cell_type") == "code" and cell_source(cell).strip():
                 yield CellItem.from_parent(self, name=f"cell_{index + 1}", index=index)
 
+    def scratch_run(self) -> Any:
+        """The run of this notebook's scratch copy on the session's server (runner.py)."""
+        from .runner import NotebookRun
+
+        kernel_root = _kernel_root(self.session)
+        session = _session(self.config)
+        relative = Path(os.path.relpath(self.path, kernel_root)).as_posix()
+        return NotebookRun(session.api(kernel_root), session.scratch + relative)
+
+    def scratch_content(self) -> dict[str, Any]:
+        kernel = self.config.getoption("nb_kernel") or self.config.stash[_SETTINGS].kernel
+        return _scratch_copy(self.notebook, kernel)
+
     def teardown(self) -> None:
         state = self.stash.get(_RUN, None)
         if state is not None:
@@ -212,14 +225,13 @@ class NotebookState:
         self.outcomes: dict[int, Any] = {}
         self.broken: str | None = None
         self.kept: list[Any] = []
-        kernel_root = _kernel_root(nbfile.session)
-        api = self.session.api(kernel_root)
-        relative = Path(os.path.relpath(nbfile.path, kernel_root)).as_posix()
-        from .runner import NotebookRun
-
-        self.run = NotebookRun(api, self.session.scratch + relative)
-        kernel = config.getoption("nb_kernel") or settings.kernel
-        self.session.run(self.run.open(_scratch_copy(self.notebook, kernel)))
+        self.run = nbfile.scratch_run()
+        prepared = self.session.take_prepared(self.run.path)
+        self.session.run(self.run.open(nbfile.scratch_content(), prepared))
+        following = _next_notebook(nbfile)
+        if following is not None and not hasattr(config, "workerinput"):
+            # Under xdist the next item may go to another worker: no head start there.
+            self.session.prepare_ahead(following.scratch_run(), following.scratch_content())
 
     def cell_name(self, index: int) -> str:
         cell = self.notebook["cells"][index]
@@ -293,6 +305,17 @@ def _kernel_root(session: pytest.Session) -> Path:
     of their notebook below it."""
     paths = {os.path.dirname(item.path) for item in session.items if isinstance(item, CellItem)}
     return Path(os.path.commonpath(sorted(paths))) if paths else session.config.rootpath
+
+
+def _next_notebook(nbfile: NotebookFile) -> NotebookFile | None:
+    """The notebook whose cells come after this one's in the run (after -k and -x)."""
+    seen = False
+    for item in nbfile.session.items:
+        if item.parent is nbfile:
+            seen = True
+        elif seen and isinstance(item.parent, NotebookFile):
+            return item.parent
+    return None
 
 
 def _scratch_id(index: int) -> str:

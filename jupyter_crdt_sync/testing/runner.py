@@ -82,6 +82,17 @@ class ServerAPI:
                 return dict(session)
         return None
 
+    async def start_session(self, path: str, kernel_name: str | None) -> None:
+        """Start the kernel of the notebook at `path` (the kernel actor joins the session
+        a notebook already has rather than starting another)."""
+        body = {
+            "path": path,
+            "name": posixpath.basename(path),
+            "type": "notebook",
+            "kernel": {"name": kernel_name} if kernel_name else {},
+        }
+        await self.request("POST", "api/sessions", body)
+
     async def interrupt(self, path: str) -> None:
         session = await self.session_of(path)
         if session is not None:
@@ -103,8 +114,26 @@ class NotebookRun:
         self.path = path
         self.room = RoomClient(api.url, path, token=api.token)
 
-    async def open(self, content: dict[str, Any]) -> None:
+    async def prepare(self, content: dict[str, Any]) -> None:
+        """Put the scratch copy on the server and start its kernel, ahead of its first
+        cell: a kernel takes seconds to start, which the previous notebook's cells can
+        hide."""
         await self.api.put_notebook(self.path, content)
+        kernelspec = (content.get("metadata") or {}).get("kernelspec") or {}
+        await self.api.start_session(self.path, kernelspec.get("name"))
+
+    async def open(
+        self, content: dict[str, Any], prepared: asyncio.Task[None] | None = None
+    ) -> None:
+        """Join the room of the scratch copy; `prepared` is a `prepare()` already under
+        way (when it failed, the copy is put on the server now, and the kernel actor
+        starts the kernel at the first cell)."""
+        try:
+            if prepared is None:
+                raise LookupError("not prepared")
+            await prepared
+        except Exception:  # preparing is only a head start: any failure, do it now
+            await self.api.put_notebook(self.path, content)
         await self.room.connect()
 
     async def run_cell(self, cell_id: str, timeout: float) -> CellOutcome:

@@ -41,6 +41,9 @@ class PluginSession:
         self._api: Any = None
         self._failed: str | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        # Notebooks whose kernel starts ahead of their turn: scratch path -> its run and
+        # the task preparing it.
+        self._ahead: dict[str, tuple[Any, asyncio.Task[None]]] = {}
         # On a server we did not start, every scratch notebook lives under this folder.
         self.scratch = "" if url is None else f"nb-outputs-scratch-{secrets.token_hex(4)}/"
 
@@ -67,6 +70,19 @@ class PluginSession:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         self._background.add(self._loop.create_task(coroutine))
+
+    def prepare_ahead(self, run: Any, content: dict[str, Any]) -> None:
+        """Start `run.prepare(content)` in the background (runner.NotebookRun), for the
+        notebook that runs next; `take_prepared` hands it over when its turn comes."""
+        if run.path in self._ahead:
+            return
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        self._ahead[run.path] = (run, self._loop.create_task(run.prepare(content)))
+
+    def take_prepared(self, path: str) -> asyncio.Task[None] | None:
+        entry = self._ahead.pop(path, None)
+        return entry[1] if entry is not None else None
 
     def server(self, kernel_root: Path | None = None) -> ServerInfo:
         """The session's server, started now if need be; `kernel_root` is where kernels
@@ -103,6 +119,10 @@ class PluginSession:
 
     def close(self) -> None:
         if self._loop is not None:
+            # Kernels started for notebooks that never ran (-x, a skipped notebook).
+            for run, task in self._ahead.values():
+                self.later(_end_prepared(run, task))
+            self._ahead.clear()
             if self._background:
                 self._loop.run_until_complete(
                     asyncio.gather(*self._background, return_exceptions=True)
@@ -126,3 +146,9 @@ class PluginSession:
             self._root.cleanup()
             self._root = None
         self._info = self._api = None
+
+
+async def _end_prepared(run: Any, task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(Exception):
+        await task
+    await run.end()
