@@ -66,6 +66,8 @@ class Peer:
         self._pending_bytes = 0
         self._wakeup = asyncio.Event()
         self._closed = False
+        # Set by `finish`: close once everything queued has been sent.
+        self._finishing: tuple[int, str] | None = None
         self._sender = asyncio.ensure_future(self._drain())
 
     def __repr__(self) -> str:
@@ -108,6 +110,19 @@ class Peer:
         self._wakeup.set()
         self._transport.close(code, reason)
 
+    def finish(self, code: int, reason: str, within: float = 5.0) -> None:
+        """Send what is queued, then close; close anyway after `within` seconds (a peer
+        that does not read). For a room that closes: its last frames (a moves message,
+        the last updates) still reach the peer."""
+        if self._closed:
+            return
+        if not self._pending:
+            self.close(code, reason)
+            return
+        self._finishing = (code, reason)
+        asyncio.get_running_loop().call_later(within, self.close, code, reason)
+        self._wakeup.set()
+
     def connection_lost(self) -> None:
         """The transport is gone: drop what is queued and stop the sender task."""
         self._closed = True
@@ -131,6 +146,8 @@ class Peer:
             if any(isinstance(result, BaseException) for result in results):
                 self._closed = True
                 return
+            if self._finishing is not None and not self._pending:
+                self.close(*self._finishing)
 
 
 def _coalesce(frames: list[bytes]) -> list[bytes]:

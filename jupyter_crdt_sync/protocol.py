@@ -26,15 +26,22 @@ __all__ = [
     "MessageKind",
     "ProtocolError",
     "create_awareness_message",
+    "create_moved_message",
     "create_sync_message",
     "create_sync_step2_message",
     "create_update_message",
     "parse_awareness_update",
     "parse_message",
+    "parse_moved",
     "state_vector_clients",
 ]
 
 QUERY_AWARENESS = 3
+# Our own message type (docs/design.md, "Moves"): the server tells a room's peers that its
+# file was renamed or deleted. Payload: one var-string, the JSON `{"type": "renamed",
+# "path": new path}` or `{"type": "deleted", "path": the path it had}`. Stock y-websocket
+# clients ignore message types they do not know (they log it); peers never send it.
+MOVED = 100
 
 
 class ProtocolError(ValueError):
@@ -47,6 +54,7 @@ class MessageKind(IntEnum):
     SYNC_UPDATE = 2
     AWARENESS = 3
     QUERY_AWARENESS = 4
+    MOVED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,27 @@ def create_sync_step2_message(update: bytes) -> bytes:
     return bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + write_message(update)
 
 
+def create_moved_message(event: str, path: str) -> bytes:
+    """Tell peers that the room's file was `renamed` (to `path`) or `deleted`."""
+    body = json.dumps({"type": event, "path": path}).encode()
+    return bytes([MOVED]) + write_message(body)
+
+
+def parse_moved(payload: bytes) -> dict[str, str]:
+    """The `{"type", "path"}` of a moves message; ProtocolError if malformed."""
+    try:
+        move = json.loads(payload)
+    except ValueError as exc:
+        raise ProtocolError(f"malformed moves message: {exc}") from exc
+    if (
+        not isinstance(move, dict)
+        or move.get("type") not in ("renamed", "deleted")
+        or not isinstance(move.get("path"), str)
+    ):
+        raise ProtocolError("a moves message is {type: renamed|deleted, path: str}")
+    return move
+
+
 def parse_message(frame: bytes) -> Message:
     """Parse one binary websocket frame, raising ProtocolError if it is not well formed."""
     if not frame:
@@ -90,6 +119,8 @@ def parse_message(frame: bytes) -> Message:
         return Message(MessageKind.AWARENESS, _read_exact_payload(frame, 1))
     if message_type == QUERY_AWARENESS:
         return Message(MessageKind.QUERY_AWARENESS, b"")
+    if message_type == MOVED:
+        return Message(MessageKind.MOVED, _read_exact_payload(frame, 1))
     raise ProtocolError(f"unknown message type {message_type}")
 
 

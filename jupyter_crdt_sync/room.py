@@ -29,6 +29,7 @@ from .protocol import (
     MessageKind,
     ProtocolError,
     create_awareness_message,
+    create_moved_message,
     create_sync_message,
     create_sync_step2_message,
     create_update_message,
@@ -66,6 +67,8 @@ class _Outgoing:
 # The transaction origin of a peer's update: the content guard's undo manager tracks it.
 _ORIGIN_PEER_UPDATE = object()
 _UNDO_NOTHING = "jupyter-crdt-sync: no server-side undo"
+# The author of changes made on the server: the kernel actor's outputs, merged file edits.
+SERVER_ACTOR = "server"
 
 
 class StaleReplicaError(ProtocolError):
@@ -99,6 +102,10 @@ class Room:
         self.closing = False
         self._log = log
         self._change_listeners: list[ChangeListener] = []
+        # Who changed the document since the history last took them (take_authors): the
+        # Jupyter user names of the peers, and `actor` for changes made on the server.
+        self._authors: set[str] = set()
+        self.actor = SERVER_ACTOR
         # Rooms whose document has rules beyond the notebook's (the settings room) set this.
         self.admit: Admission | None = None
         self._journal: Journal | None = None
@@ -167,6 +174,11 @@ class Room:
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
 
+    def take_authors(self) -> list[str]:
+        """Who changed the document since the last call, and forget them."""
+        authors, self._authors = sorted(self._authors), set()
+        return authors
+
     def _on_transaction(self, event: TransactionEvent) -> None:
         # Called synchronously at commit: only queue frames and flag listeners here.
         if self._holding:
@@ -177,6 +189,7 @@ class Room:
             # An undoing goes out together with what it undoes: peers never see the damage.
             update = merge_updates(self._held_update, update)
             self._held_update = None
+        self._authors.add(self.actor)
         self._send_update(update, exclude=None)
 
     def _send_update(self, update: bytes, exclude: Peer | None) -> None:
@@ -231,6 +244,7 @@ class Room:
             guard.forget()
             held, self._held_update = self._held_update, None
             if held is not None:
+                self._authors.add(peer.user or "anonymous")
                 self._send_update(held, exclude=peer)
             return
         guard.undo()
@@ -304,6 +318,13 @@ class Room:
         elif kind is MessageKind.QUERY_AWARENESS:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             peer.send(create_awareness_message(update))
+        elif kind is MessageKind.MOVED:
+            raise ProtocolError("only the server tells a room's peers about moves")
+
+    def announce_move(self, event: str) -> None:
+        """Tell every peer that the file was `renamed` (to the room's path now) or
+        `deleted` (protocol.MOVED)."""
+        self._broadcast(create_moved_message(event, self.path))
 
     def _check_lineage(self, state_vector: bytes) -> None:
         clients = state_vector_clients(state_vector)
@@ -329,9 +350,9 @@ class Room:
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self, code: int, reason: str) -> None:
-        """Disconnect every peer and release the document."""
+        """Disconnect every peer (after what is queued for it) and release the document."""
         for peer in list(self.peers):
-            peer.close(code, reason)
+            peer.finish(code, reason)
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)

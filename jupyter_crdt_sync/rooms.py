@@ -208,6 +208,7 @@ class RoomManager:
         if room.closing or self._open.get(room.path, None) is None:
             return
         self._log.warning("[room] %r was deleted; closing its room", room.path)
+        room.announce_move("deleted")
         await self._close_room(room, "the notebook was deleted", code=CLOSE_NOTEBOOK_DELETED)
         if self._store is not None:
             await self._store.delete(room.path)
@@ -238,7 +239,18 @@ class RoomManager:
             if self._store is not None:
                 await self._store.rename(path, target)
             self._log.info("[room] %r renamed to %r; its peers follow", path, target)
+            entry.room.announce_move("renamed")
+            if is_notebook_path(path) != is_notebook_path(target):
+                # A notebook renamed to a text file, or back: its windows must open it anew
+                # as what it is now; the next room of the path starts from the file.
+                await self._close_room(entry.room, "the file changed kind with its name")
+                if self._store is not None:
+                    await self._store.delete(target)
+                continue
             self._maybe_schedule_eviction(entry.room)
+        if self._store is not None:
+            # The histories of notebooks no room has open follow the rename too.
+            await self._store.rename_history(old_path, new_path)
 
     async def forget_missing(self) -> list[str]:
         """Drop the stored histories of notebooks that are gone from disk (deleted or

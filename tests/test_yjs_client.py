@@ -338,3 +338,31 @@ async def test_js_client_rejoining_a_reloaded_room_does_not_duplicate_cells(
     if rejoined["synced"]:
         assert await peer.sources() == ["abcd", "efgh"]
     await wait_for_file(notebook, ["abcd", "efgh"])
+
+
+async def test_js_client_shares_a_text_file_and_ignores_the_moves_message(
+    jp_root_dir: Path, connect: Connect, yjs_peer: StartPeer, jp_fetch: Any
+) -> None:
+    """A stock y-websocket client on a text file's room (YUnicode: root Text `source`):
+    the moves message is a type it does not know, which it skips without reconnecting."""
+    (jp_root_dir / "mod.py").write_text("x = 1\n")
+    peer = await yjs_peer("mod.py")
+    python = await connect("mod.py")
+    assert (await peer.call("file_text"))["text"] == "x = 1\n"
+    await peer.call("insert_file_text", index=6, text="y = '\U0001f34e'\n")
+    await python.wait_for(lambda r: r.file_text() == "x = 1\ny = '\U0001f34e'\n")
+
+    await jp_fetch("api", "contents", "mod.py", method="PATCH", body='{"path": "renamed.py"}')
+    await python.wait_for(lambda r: r.moves == [{"type": "renamed", "path": "renamed.py"}])
+    # The stock client stays on the same connection, and its edits go on reaching the room,
+    # now at the new path, and the renamed file.
+    await peer.call("insert_file_text", index=0, text="# moved\n")
+    expected = "# moved\nx = 1\ny = '\U0001f34e'\n"
+    await python.wait_for(lambda r: r.file_text() == expected)
+    state = await peer.call("connection")
+    assert state == {"connected": True, "connections": 1}
+    # It did receive the message: y-websocket logs the types it skips.
+    await python.wait_for(lambda r: "Unable to compute message" in peer.stderr)
+    renamed = jp_root_dir / "renamed.py"
+    await python.wait_for(lambda r: renamed.read_text() == expected)
+    await peer.call("wait_file_text", text=expected, timeout=WAIT)

@@ -21,6 +21,10 @@ const cells = doc.getArray('cells')
 let provider = null
 // Set when the server closes the connection for good (codes 4400-4499): no reconnecting.
 let refused = null
+// How many times the websocket connected: a reconnect counts again.
+let connections = 0
+// A text file's room: jupyter-ydoc's YUnicode layout (root Text `source`).
+const fileText = doc.getText('source')
 
 const connected = () => {
   if (provider === null) throw new Error('not connected: send "connect" first')
@@ -119,6 +123,7 @@ const commands = {
         disableBc: true
       })
       provider.on('closed', (event) => { refused = event })
+      provider.on('status', ({ status }) => { if (status === 'connected') connections += 1 })
     } else {
       provider.connect()
     }
@@ -130,6 +135,21 @@ const commands = {
   disconnect () {
     connected().disconnect()
     return {}
+  },
+  // Whether the websocket is open now, and how many times it connected.
+  connection () {
+    return { connected: connected().wsconnected, connections }
+  },
+  file_text () {
+    return { text: fileText.toString() }
+  },
+  insert_file_text ({ index, text }) {
+    fileText.insert(index, text)
+    return { text: fileText.toString() }
+  },
+  wait_file_text ({ text, timeout }) {
+    return until(() => fileText.toString() === text,
+      `the file to read ${JSON.stringify(text)}`, timeout)
   },
   sources () {
     return { sources: cells.toArray().map((cell) => cell.get('source').toString()) }
