@@ -12,15 +12,18 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Tuple, Unicode, validate
 
 from .api import ExecuteHandler, SaveHandler, StatusHandler
 from .atomic_save import install_replace_writing
 from .execution import OutputLimits
+from .history import NotebookHistory
+from .history_api import HistoryHandler, RestoreHandler, VersionHandler
 from .kernel_actor import ActorSettings, KernelActors
 from .rooms import RoomManager, RoomSettings
 from .sessions import install_one_session_per_path
 from .store import Store
+from .versions import RetentionPolicy
 from .websocket import RoomWebSocketHandler, SettingsWebSocketHandler
 
 CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
@@ -155,6 +158,51 @@ class CRDTSync(ExtensionApp):
         "the cells queued for it (they end as 'aborted'). Default: 60.0.",
     )
 
+    history_retention = List(
+        Tuple(Float(), Float()),
+        default_value=[(3600.0, 0.0), (86400.0, 600.0), (604800.0, 3600.0), (0.0, 86400.0)],
+        config=True,
+        help="How a notebook's versions are thinned as they age: a list of (up to age, one "
+        "per interval) pairs in seconds, youngest first. Versions up to that age keep one per "
+        "interval (the newest of each); interval 0 keeps every version; an age of 0 in the "
+        "last pair means forever. Past the last age, versions are dropped; the newest "
+        "version is always kept. Default: every version for an hour, one per 10 minutes for "
+        "a day, one per hour for a week, one per day after: "
+        "[(3600, 0), (86400, 600), (604800, 3600), (0, 86400)].",
+    )
+    history_keep_deleted = Float(
+        30 * 86400.0,
+        config=True,
+        help="Seconds the history of a deleted notebook is kept (it can be brought back with "
+        "a restore meanwhile); 0 drops it at the next thinning. Default: 2592000 (30 days).",
+    )
+    history_thin_interval = Float(
+        600.0,
+        config=True,
+        help="Seconds between two thinnings of the stored versions (history_retention, "
+        "history_keep_deleted); the first runs at start-up. 0 disables thinning (the history "
+        "then grows without bound). Default: 600.0.",
+    )
+
+    @validate("history_retention")
+    def _check_retention(self, proposal: Any) -> Any:
+        tiers = proposal["value"]
+        ages = [age if age > 0 else float("inf") for age, _ in tiers]
+        if not tiers or ages != sorted(ages) or any(interval < 0 for _, interval in tiers):
+            raise TraitError(
+                "history_retention: expected (age, interval) pairs with growing ages (0 = "
+                f"forever, last only) and intervals >= 0, got {tiers!r}"
+            )
+        return tiers
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            tuple(
+                (age if age > 0 else float("inf"), interval)
+                for age, interval in self.history_retention
+            )
+        )
+
     settings_room = Bool(
         True,
         config=True,
@@ -225,7 +273,12 @@ class CRDTSync(ExtensionApp):
         IOLoop.current().add_callback(self._open_settings_room)
         if self.forget_missing_interval > 0:
             IOLoop.current().add_callback(self._start_sweeper)
+        self.history = NotebookHistory(self.room_manager, self.store, contents_manager, self.log)
+        self._thinner: asyncio.Task[None] | None = None
+        if self.history_thin_interval > 0:
+            IOLoop.current().add_callback(self._start_thinner)
         self.settings.update(
+            crdtsync_history=self.history,
             crdtsync_room_manager=self.room_manager,
             crdtsync_kernel_actors=self.kernel_actors,
             crdtsync_config=self,
@@ -240,6 +293,9 @@ class CRDTSync(ExtensionApp):
                 (r"/api/crdtsync/status", StatusHandler),
                 (r"/api/crdtsync/save/(.+)", SaveHandler),
                 (r"/api/crdtsync/execute/(.+)", ExecuteHandler),
+                (r"/api/crdtsync/history/(.+)/([0-9]+)", VersionHandler),
+                (r"/api/crdtsync/history/(.+)", HistoryHandler),
+                (r"/api/crdtsync/restore/(.+)", RestoreHandler),
             ]
         )
 
@@ -333,6 +389,20 @@ class CRDTSync(ExtensionApp):
                 self.log.exception("[persist] sweeping the store failed")
             await asyncio.sleep(self.forget_missing_interval)
 
+    def _start_thinner(self) -> None:
+        self._thinner = asyncio.ensure_future(self._thin_history())
+
+    async def _thin_history(self) -> None:
+        policy = self.retention_policy()
+        while True:
+            try:
+                dropped = await self.store.thin_history(policy, self.history_keep_deleted)
+                if dropped:
+                    self.log.info("[persist] thinned %d versions by the retention policy", dropped)
+            except Exception:
+                self.log.exception("[persist] thinning the history failed")
+            await asyncio.sleep(self.history_thin_interval)
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # Started without a terminal (stdin not a tty), jupyter_server leaves SIGINT to
         # Python: a KeyboardInterrupt ends the event loop at once, and no extension is
@@ -343,10 +413,11 @@ class CRDTSync(ExtensionApp):
             signal.signal(signal.SIGINT, serverapp._signal_stop)
 
     async def stop_extension(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._thinner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.kernel_actors.stop()
         if self.settings_room_ is not None:
             await self.settings_room_.close()

@@ -1,8 +1,13 @@
 """`jupyter crdtsync`: the command line of jupyter-crdt-sync.
 
     jupyter crdtsync status [--json] [--url URL] [--token TOKEN]
+    jupyter crdtsync history PATH [--json]          the versions of a notebook
+    jupyter crdtsync show PATH VERSION              the notebook at a version (JSON)
+    jupyter crdtsync restore PATH VERSION [--cell ID ...]
 
-shows the live rooms of running Jupyter servers, read from their `api/crdtsync/status`.
+`status` shows the live rooms of running Jupyter servers, read from their
+`api/crdtsync/status`; the others use the history endpoints (docs/history.md). All take
+the same --url and --token.
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from jupyter_core.paths import jupyter_runtime_dir
 
 from ._version import __version__
 
 STATUS_ENDPOINT = "api/crdtsync/status"
+HISTORY_ENDPOINT = "api/crdtsync/history/"
+RESTORE_ENDPOINT = "api/crdtsync/restore/"
 TIMEOUT = 10.0
 ENABLE_HINT = "jupyter server extension enable jupyter_crdt_sync"
 
@@ -90,21 +97,43 @@ def server_from_url(url: str, token: str | None, runtime_dir: str) -> Server:
 # -- asking a server -----------------------------------------------------------------------
 
 
-def _get(server: Server, endpoint: str) -> bytes:
+def _get(server: Server, endpoint: str, body: Any = None) -> bytes:
+    """GET the endpoint, or POST `body` to it as JSON."""
     headers = {"Accept": "application/json"}
     if server.token:
         headers["Authorization"] = f"token {server.token}"
-    request = urllib.request.Request(server.url + endpoint, headers=headers)
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    request = urllib.request.Request(server.url + endpoint, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         return bytes(response.read())
 
 
 def fetch_status(server: Server) -> dict[str, Any]:
     """The server's status JSON; a CLIError that says what to do when there is none."""
+    status = _ask(server, STATUS_ENDPOINT)
+    if not (isinstance(status, dict) and isinstance(status.get("rooms"), list)):
+        raise CLIError(f"{server.url}{STATUS_ENDPOINT} did not answer with the status JSON")
+    return status
+
+
+class NotFoundError(CLIError):
+    """The server answered 404 with a message of its own (no such notebook or version)."""
+
+
+def _ask(server: Server, endpoint: str, body: Any = None) -> Any:
+    """An endpoint's JSON (None if it is not JSON); a CLIError that says what went wrong."""
     try:
-        status = json.loads(_get(server, STATUS_ENDPOINT))
+        return json.loads(_get(server, endpoint, body))
     except urllib.error.HTTPError as error:
-        raise CLIError(_explain_http_error(server, error.code)) from None
+        message = _server_message(error)
+        if message and error.code == 404:
+            raise NotFoundError(message) from None
+        if message and error.code in (400, 403, 409, 500):
+            raise CLIError(f"{server.url}{endpoint}: {message}") from None
+        raise CLIError(_explain_http_error(server, error.code, endpoint)) from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, ConnectionRefusedError):
             raise CLIError(
@@ -115,14 +144,21 @@ def fetch_status(server: Server) -> dict[str, Any]:
     except (OSError, http.client.HTTPException) as error:  # e.g. a timeout, not HTTP
         raise CLIError(f"cannot reach {server.url}: {error}") from None
     except ValueError:
-        status = None
-    if not (isinstance(status, dict) and isinstance(status.get("rooms"), list)):
-        raise CLIError(f"{server.url}{STATUS_ENDPOINT} did not answer with the status JSON")
-    return status
+        return None
 
 
-def _explain_http_error(server: Server, code: int) -> str:
-    where = f"{server.url}{STATUS_ENDPOINT} answered HTTP {code}"
+def _server_message(error: urllib.error.HTTPError) -> str | None:
+    """The message of a jupyter_server API error (`{"message": ...}`), if it has one."""
+    try:
+        message = json.loads(error.read()).get("message")
+    except (ValueError, AttributeError, OSError):
+        return None
+    # jupyter_server's own pages (an unknown endpoint, a bad token) say only the reason.
+    return str(message) if message and message not in ("Not Found", "Forbidden") else None
+
+
+def _explain_http_error(server: Server, code: int, endpoint: str = STATUS_ENDPOINT) -> str:
+    where = f"{server.url}{endpoint} answered HTTP {code}"
     if code in (401, 403):
         problem = "the server rejected the token" if server.token else "no token was given"
         return (
@@ -251,7 +287,8 @@ def settings_lines(settings: dict[str, Any] | None) -> list[str]:
 # -- the command ---------------------------------------------------------------------------
 
 
-def status_command(args: argparse.Namespace) -> int:
+def _servers(args: argparse.Namespace) -> list[Server]:
+    """The server of --url, or every running one, with --token applied."""
     runtime_dir = jupyter_runtime_dir()
     if args.url:
         servers = [server_from_url(args.url, args.token, runtime_dir)]
@@ -266,6 +303,11 @@ def status_command(args: argparse.Namespace) -> int:
         if args.token is not None:
             for server in servers:
                 server.token = args.token
+    return servers
+
+
+def status_command(args: argparse.Namespace) -> int:
+    servers = _servers(args)
     failed = False
     for index, server in enumerate(servers):
         try:
@@ -279,6 +321,141 @@ def status_command(args: argparse.Namespace) -> int:
         else:
             print(("\n" if index else "") + format_status(server, status))
     return 1 if failed else 0
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+def _notebook_endpoint(endpoint: str, path: str) -> str:
+    return endpoint + quote(path.strip("/"), safe="/")
+
+
+def _ask_about(args: argparse.Namespace, endpoint: str, body: Any = None) -> Any:
+    """Ask the server that has the notebook: the one of --url, else the first running
+    server that does not answer 404 for it."""
+    servers = _servers(args)
+    not_found: NotFoundError | None = None
+    for server in servers:
+        try:
+            return _ask(server, endpoint, body)
+        except NotFoundError as error:
+            not_found = error
+            if len(servers) > 1:
+                not_found = NotFoundError(f"{error} (on {server.url})")
+    assert not_found is not None
+    raise not_found
+
+
+def _local_time(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def format_history(answer: dict[str, Any]) -> str:
+    versions = answer.get("versions") or []
+    header = f"{answer.get('path')}: {len(versions)} version{'s' if len(versions) != 1 else ''}"
+    if answer.get("deleted"):
+        header += f" (notebook deleted {_local_time(answer['deleted'])})"
+    rows = [("VERSION", "TIME", "AUTHORS", "CELLS CHANGED", "")]
+    for version in versions:
+        note = ""
+        if version.get("restored_from") is not None:
+            cells = version.get("restored_cells")
+            what = f"cells {', '.join(cells)}" if cells else "all"
+            note = f"restored {what} from version {version['restored_from']}"
+        rows.append(
+            (
+                str(version["version"]),
+                _local_time(str(version["time"])),
+                ", ".join(version.get("authors") or []) or "-",
+                str(version.get("cells_changed", "")),
+                note,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = [header]
+    for row in rows:
+        cells = [row[0].rjust(widths[0]), *(row[c].ljust(widths[c]) for c in (1, 2, 3))]
+        lines.append("  ".join([*cells, row[4]]).rstrip())
+    return "\n".join(lines)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    answer = _ask_about(args, _notebook_endpoint(HISTORY_ENDPOINT, args.path))
+    print(json.dumps(answer) if args.json else format_history(answer))
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    endpoint = _notebook_endpoint(HISTORY_ENDPOINT, args.path) + f"/{args.version}"
+    answer = _ask_about(args, endpoint)
+    print(json.dumps(answer["content"], indent=1, ensure_ascii=False))
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"version": args.version}
+    if args.cell:
+        body["cell_ids"] = args.cell
+    answer = _ask_about(args, _notebook_endpoint(RESTORE_ENDPOINT, args.path), body)
+    what = f"cells {', '.join(args.cell)} of" if args.cell else "the whole notebook to"
+    print(f"{args.path}: restored {what} version {args.version}; now version {answer['version']}")
+    return 0
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the server to ask, e.g. http://localhost:8888/ (include any "
+        "base_url; a ?token=... in it is used as the token)",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="the server's token (default: the one `jupyter server list` shows "
+        "for that server, else $JUPYTER_TOKEN)",
+    )
+
+
+def _history_parsers(commands: Any) -> None:
+    history = commands.add_parser(
+        "history",
+        help="list the versions of a notebook: time, authors, cells changed",
+        description="List the recorded versions of a notebook (one per write-back to its "
+        "file, at open and per restore), oldest first. PATH is relative to the server's "
+        "root. Without --url, the first running server that knows the notebook answers.",
+    )
+    history.add_argument("path", metavar="PATH")
+    history.add_argument("--json", action="store_true", help="print the history JSON")
+    _server_options(history)
+    history.set_defaults(handler=history_command)
+    show = commands.add_parser(
+        "show",
+        help="print the notebook at a version (nbformat 4 JSON)",
+        description="Print the notebook as it was at VERSION, as nbformat 4 JSON on stdout "
+        "(redirect it to a .ipynb file to open it).",
+    )
+    show.add_argument("path", metavar="PATH")
+    show.add_argument("version", metavar="VERSION", type=int)
+    _server_options(show)
+    show.set_defaults(handler=show_command)
+    restore = commands.add_parser(
+        "restore",
+        help="bring a notebook (or some cells) back to a version",
+        description="Bring the notebook, or only the cells given with --cell (deleted ones "
+        "come back), back to VERSION. Every open window sees it at once; the state before "
+        "stays in the history, so a restore can itself be undone.",
+    )
+    restore.add_argument("path", metavar="PATH")
+    restore.add_argument("version", metavar="VERSION", type=int)
+    restore.add_argument(
+        "--cell", metavar="ID", action="append", help="a cell id to restore (repeatable)"
+    )
+    _server_options(restore)
+    restore.set_defaults(handler=restore_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,19 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
         help='print each server\'s status JSON on one line, with its "url" '
         "added, instead of a table",
     )
-    status.add_argument(
-        "--url",
-        metavar="URL",
-        help="the server to ask, e.g. http://localhost:8888/ (include any "
-        "base_url; a ?token=... in it is used as the token)",
-    )
-    status.add_argument(
-        "--token",
-        metavar="TOKEN",
-        help="the server's token (default: the one `jupyter server list` shows "
-        "for that server, else $JUPYTER_TOKEN)",
-    )
+    _server_options(status)
     status.set_defaults(handler=status_command)
+    _history_parsers(commands)
     return parser
 
 

@@ -44,6 +44,8 @@ from .text_offsets import utf8_offset
 
 ROOM_ENDPOINT = "api/crdtsync/room/"
 EXECUTE_ENDPOINT = "api/crdtsync/execute/"
+HISTORY_ENDPOINT = "api/crdtsync/history/"
+RESTORE_ENDPOINT = "api/crdtsync/restore/"
 
 
 @dataclass(frozen=True)
@@ -292,11 +294,19 @@ class RoomClient:
         the msg_id of each request. Returns once they are queued: outputs arrive in the
         document, for every peer, whether or not this client stays connected."""
         ids = [cell_ids] if isinstance(cell_ids, str) else list(cell_ids)
+        answer = await self._call(EXECUTE_ENDPOINT, {"cell_ids": ids}, timeout=timeout)
+        return [str(execution["msg_id"]) for execution in answer["executions"]]
+
+    async def _call(
+        self, endpoint: str, body: Any = None, suffix: str = "", timeout: float = 60.0
+    ) -> Any:
+        """A REST call about this notebook (POST with a JSON body, else GET); an HTTP error
+        is raised as HTTPClientError carrying the server's message."""
         request = HTTPRequest(
-            self.server_url + EXECUTE_ENDPOINT + quote(self.path.strip("/"), safe="/"),
-            method="POST",
+            self.server_url + endpoint + quote(self.path.strip("/"), safe="/") + suffix,
+            method="GET" if body is None else "POST",
             headers={**self._headers, "Content-Type": "application/json"},
-            body=json.dumps({"cell_ids": ids}),
+            body=None if body is None else json.dumps(body),
             request_timeout=timeout,
         )
         try:
@@ -307,8 +317,30 @@ class RoomClient:
                 with contextlib.suppress(ValueError, AttributeError):
                     message = json.loads(exc.response.body)["message"]
             raise HTTPClientError(exc.code, message, exc.response) from None
-        executions = json.loads(response.body)["executions"]
-        return [str(execution["msg_id"]) for execution in executions]
+        return json.loads(response.body)
+
+    # -- history -------------------------------------------------------------------------
+
+    async def history(self) -> list[dict[str, Any]]:
+        """The notebook's versions, oldest first: `version`, `time` (ISO 8601), `authors`,
+        `cells_changed` (and `restored_from` for a restore). Works without connect()."""
+        answer = await self._call(HISTORY_ENDPOINT)
+        return list(answer["versions"])
+
+    async def version(self, number: int, diff: int | str | None = None) -> dict[str, Any]:
+        """The notebook at a version: `content` (nbformat 4 JSON), `cell_ids`, `time`...;
+        with `diff` (another version number, or "now"), also how it differs from that."""
+        suffix = f"/{int(number)}" + (f"?diff={quote(str(diff))}" if diff is not None else "")
+        return dict(await self._call(HISTORY_ENDPOINT, suffix=suffix))
+
+    async def restore(self, number: int, cell_ids: Sequence[str] | None = None) -> int:
+        """Bring the notebook (or only `cell_ids`, deleted ones included) back to a version,
+        as an edit every window sees; the number of the version recorded after it."""
+        body: dict[str, Any] = {"version": int(number)}
+        if cell_ids is not None:
+            body["cell_ids"] = list(cell_ids)
+        answer = await self._call(RESTORE_ENDPOINT, body)
+        return int(answer["version"])
 
     def execution(self, cell_id: str) -> dict[str, Any]:
         """The cell's execution as peers see it: `state` (queued, running, idle), and the

@@ -19,6 +19,9 @@ actor and the widget states: its document is `YUnicode`, its writer and watcher 
                           ├── widgets   the kernel's widget states, kept in the document
                           └── kernel    its kernel actor (kernel_actor.py), set by
                                         KernelActors at the first execute request
+      restore(...)        brings the document (or some cells) back to a stored version, as
+                          an edit by the requesting user, and writes it back at once (so
+                          the restore is a version of its own)
       rename(new_path)    changes `location` only: the room, writer, watcher, kernel actor
                           and widget state follow at once (the store moves its history)
       close(reason, code) the one place that takes it apart, in order: the kernel actor,
@@ -32,7 +35,7 @@ Nothing else builds or dismantles these parts, and no part reaches into another'
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from logging import Logger
@@ -42,6 +45,7 @@ from jupyter_server.services.contents.manager import ContentsManager
 
 from .execution import reset_execution_states
 from .file_watcher import FileWatcher
+from .history_store import VersionRequest
 from .location import Location
 from .merge import merge_into_notebook
 from .notebook_file import (
@@ -53,7 +57,8 @@ from .notebook_file import (
     read_notebook,
 )
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
-from .room import Room
+from .restore import restore_into
+from .room import SERVER_ACTOR, Room
 from .save_state import SaveState
 from .store import RoomJournal, Store, fingerprint
 from .text_file import DEFAULT_MAX_BYTES as DEFAULT_MAX_TEXT_BYTES
@@ -104,6 +109,10 @@ class OpenNotebook:
         self.kernel: KernelWork | None = None
         self._log = log
         self.journal: RoomJournal | None = None
+        self._store = store
+        # The newest version the writer recorded, and a note for the next one (a restore).
+        self.last_version: int | None = None
+        self._next_note: dict[str, Any] | None = None
         if store is not None:
             self.journal = store.journal(location.path, room.doc.get_update)
             room.attach_journal(self.journal)
@@ -119,7 +128,10 @@ class OpenNotebook:
             on_merged=_weakly(self._changed),
         )
         self.save_state = SaveState(
-            room.state, dirty=lambda: self.writer.dirty, error=lambda: self.writer.last_error
+            room.state,
+            room.set_state,
+            dirty=lambda: self.writer.dirty,
+            error=lambda: self.writer.last_error,
         )
         writer_options: dict[str, Any] = dict(
             after_save=self.save_state.publish,
@@ -127,7 +139,12 @@ class OpenNotebook:
             max_delay=settings.save_max_delay,
             log=log,
             loaded_content=loaded_content,
-            before_write=store.record_file if store is not None else None,
+            # Notebooks get a version per write-back; text files only the file record.
+            before_write=None
+            if store is None
+            else store.record_file
+            if room.is_text
+            else _weakly_async(self._record_version),
         )
         self.watcher: FileWatcher
         if room.is_text:
@@ -174,13 +191,22 @@ class OpenNotebook:
         return self.location.path
 
     def _changed(self) -> None:
-        if self.save_state.publishing:
+        if self.room.writing_state:
             return  # only the save state it published: nothing for the file
         self.writer.mark_changed()
         self.save_state.schedule()
 
     def _file_missing(self) -> None:
         self._on_file_missing(self)
+
+    async def _record_version(self, path: str, content: dict[str, Any], ids: list[str]) -> None:
+        """Before each write-back: the file record and the version, in one transaction."""
+        assert self._store is not None
+        note, self._next_note = self._next_note, None
+        version = VersionRequest(content, ids, self.room.take_authors(), note)
+        number = await self._store.record_file(path, content, ids, version)
+        if number is not None:
+            self.last_version = number
 
     # -- opening -------------------------------------------------------------------------
 
@@ -222,6 +248,11 @@ class OpenNotebook:
                     _cell_ids(room, content),
                 )
         written = WrittenFile(content, _cell_ids(room, content), view=view)
+        if store is not None and not text:
+            # The notebook as its file is now: the first version, or the file as edited
+            # while no room had it open (nothing new if it is the newest version).
+            await store.record_version(path, VersionRequest(written.content, written.cell_ids, []))
+        room.take_authors()  # loading the document is nobody's edit
         owner = cls(
             location,
             room,
@@ -258,6 +289,40 @@ class OpenNotebook:
     def rename(self, new_path: str) -> None:
         """The notebook was renamed: every part reads its path from `location`."""
         self.location.path = new_path
+
+    async def restore(
+        self, version: int, cell_ids: list[str] | None, user: str
+    ) -> tuple[int | None, list[str]]:
+        """Bring the document (or `cell_ids`) back to a stored version, as an edit by `user`,
+        and write it back now. Returns the version recorded by that write (None if the
+        document already was so) and the cells restored. Raises LookupError for a version
+        that does not exist, RestoreError for a cell it does not have."""
+        if self._store is None:
+            raise LookupError("this server keeps no history")
+        found = await self._store.read_version(self.path, version)
+        if found is None:
+            raise LookupError(f"{self.path!r} has no version {version}")
+        content, ids, _ = found
+        room = self.room
+        room.actor = user
+        try:
+            restored = restore_into(room.notebook, content, ids, cell_ids)
+        finally:
+            room.actor = SERVER_ACTOR
+        self._next_note = {"restored_from": version}
+        if cell_ids is not None:
+            self._next_note["restored_cells"] = restored
+        before = self.last_version
+        saved = await self.writer.save()
+        self._next_note = None
+        if not saved:
+            raise OSError(self.writer.last_error or "the restored notebook could not be written")
+        return (self.last_version if self.last_version != before else None), restored
+
+    def current(self) -> tuple[dict[str, Any], list[str]]:
+        """The document now, as its file would hold it, and its cell ids."""
+        content = file_view(self.room.notebook.get())
+        return content, [str(cell.get("id")) for cell in content.get("cells", [])]
 
     def status(self, store_error: str | None) -> dict[str, Any]:
         room, writer, journal = self.room, self.writer, self.journal
@@ -336,6 +401,20 @@ def _weakly(method: Callable[[], None]) -> Callable[[], None]:
         target = ref()
         if target is not None:
             target()
+
+    return call
+
+
+def _weakly_async(
+    method: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
+    """An async bound method called without keeping its object alive."""
+    ref = weakref.WeakMethod(method)
+
+    async def call(*args: Any) -> None:
+        target = ref()
+        if target is not None:
+            await target(*args)
 
     return call
 

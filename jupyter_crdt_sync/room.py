@@ -67,6 +67,8 @@ class _Outgoing:
 # The transaction origin of a peer's update: the content guard's undo manager tracks it.
 _ORIGIN_PEER_UPDATE = object()
 _UNDO_NOTHING = "jupyter-crdt-sync: no server-side undo"
+# The author of changes made on the server: the kernel actor's outputs, merged file edits.
+SERVER_ACTOR = "server"
 
 
 class StaleReplicaError(ProtocolError):
@@ -100,6 +102,12 @@ class Room:
         self.closing = False
         self._log = log
         self._change_listeners: list[ChangeListener] = []
+        # Who changed the document since the history last took them (take_authors): the
+        # Jupyter user names of the peers, and `actor` for changes made on the server.
+        self._authors: set[str] = set()
+        self.actor = SERVER_ACTOR
+        # True while the server writes the save state (set_state).
+        self.writing_state = False
         # Rooms whose document has rules beyond the notebook's (the settings room) set this.
         self.admit: Admission | None = None
         self._journal: Journal | None = None
@@ -168,6 +176,23 @@ class Room:
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
 
+    def set_state(self, values: dict[str, Any]) -> None:
+        """Write keys of the document's `state` map (the save state, save_state.py) in one
+        transaction; nobody's edit: no author, and `writing_state` is true meanwhile so
+        that change listeners can tell."""
+        self.writing_state = True
+        try:
+            with self.doc.transaction():
+                for key, value in values.items():
+                    self.state[key] = value
+        finally:
+            self.writing_state = False
+
+    def take_authors(self) -> list[str]:
+        """Who changed the document since the last call, and forget them."""
+        authors, self._authors = sorted(self._authors), set()
+        return authors
+
     def _on_transaction(self, event: TransactionEvent) -> None:
         # Called synchronously at commit: only queue frames and flag listeners here.
         if self._holding:
@@ -178,6 +203,8 @@ class Room:
             # An undoing goes out together with what it undoes: peers never see the damage.
             update = merge_updates(self._held_update, update)
             self._held_update = None
+        if not self.writing_state:
+            self._authors.add(self.actor)
         self._send_update(update, exclude=None)
 
     def _send_update(self, update: bytes, exclude: Peer | None) -> None:
@@ -232,6 +259,7 @@ class Room:
             guard.forget()
             held, self._held_update = self._held_update, None
             if held is not None:
+                self._authors.add(peer.user or "anonymous")
                 self._send_update(held, exclude=peer)
             return
         guard.undo()

@@ -248,6 +248,9 @@ class RoomManager:
                     await self._store.delete(target)
                 continue
             self._maybe_schedule_eviction(entry.room)
+        if self._store is not None:
+            # The histories of notebooks no room has open follow the rename too.
+            await self._store.rename_history(old_path, new_path)
 
     async def forget_missing(self) -> list[str]:
         """Drop the stored histories of notebooks that are gone from disk (deleted or

@@ -9,25 +9,32 @@ writer says (true while the document holds edits the file does not), and `state.
 the writer's last error (null when the file holds the document). Every window shows the
 same, and the flag clears by itself when the server writes.
 
-Writes only when a value differs, in one transaction; the owner ignores the document changes
-this makes (`publishing`), so that they do not mark the writer dirty again.
+Writes only when a value differs, in one transaction (`Room.set_state`: nobody's edit); the
+owner ignores the document changes this makes (`Room.writing_state`), so that they do not
+mark the writer dirty again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from pycrdt import Map
 
 
 class SaveState:
-    def __init__(self, state: Map, dirty: Callable[[], bool], error: Callable[[], str | None]):
+    def __init__(
+        self,
+        state: Map,
+        write: Callable[[dict[str, Any]], None],
+        dirty: Callable[[], bool],
+        error: Callable[[], str | None],
+    ) -> None:
         self._state = state
+        self._write = write
         self._dirty = dirty
         self._error = error
-        # True while this writes into the document.
-        self.publishing = False
         self._scheduled: asyncio.Handle | None = None
         self._closed = False
 
@@ -45,24 +52,22 @@ class SaveState:
         state = self._state
         if state.get("dirty") == dirty and state.get("save_error") == error:
             return
-        self.publishing = True
-        try:
-            with state.doc.transaction():
-                if state.get("dirty") != dirty:
-                    state["dirty"] = dirty
-                if state.get("save_error") != error:
-                    state["save_error"] = error
-        finally:
-            self.publishing = False
+        changes: dict[str, Any] = {}
+        if state.get("dirty") != dirty:
+            changes["dirty"] = dirty
+        if state.get("save_error") != error:
+            changes["save_error"] = error
+        self._write(changes)
 
     def close(self) -> None:
         self._closed = True
         # They reach back into the owner: let it be freed by reference counting.
         self._dirty = self._error = _nothing
+        self._write = _nothing
         if self._scheduled is not None:
             self._scheduled.cancel()
             self._scheduled = None
 
 
-def _nothing() -> None:
+def _nothing(*_: Any) -> Any:
     return None

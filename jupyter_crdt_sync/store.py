@@ -6,6 +6,10 @@ on one writer thread: while a commit runs, new updates gather for the next one, 
 durability costs one fsync per batch, not per keystroke. A room learns through its journal
 when its updates are durable, and only then sends them to other peers.
 
+The store also keeps every notebook's versions (history_store.py): a version is recorded in
+the same transaction as the file record that comes before each write-back, so a version
+whose write completed is never lost, and compaction never touches versions.
+
 The store also keeps, per room, the lineage (the client id of the room's first content)
 and the notebook as last written to the file: the base for merging edits made to the file
 while the server was not looking.
@@ -29,11 +33,17 @@ from dataclasses import dataclass
 from logging import Logger
 from typing import Any
 
-SCHEMA_VERSION = 1
+from .history_store import SCHEMA as HISTORY_SCHEMA
+from .history_store import HistoryTables, VersionRequest
+from .versions import RetentionPolicy
+
+# 1: documents and updates; 2: the history tables added.
+SCHEMA_VERSION = 2
 # What a stored update costs beyond its bytes (row id, path, checksum, page slack).
 ROW_OVERHEAD_BYTES = 64
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE documents (
     path TEXT PRIMARY KEY,
     lineage INTEGER NOT NULL,
@@ -51,6 +61,8 @@ CREATE TABLE updates (
 );
 CREATE INDEX updates_by_path ON updates (path, id);
 """
+    + HISTORY_SCHEMA
+)
 
 
 class CorruptEntryError(Exception):
@@ -91,11 +103,13 @@ def _fingerprints(record: bytes, previous: bytes) -> tuple[str, str, str]:
 @dataclass
 class _Pending:
     path: str
-    kind: str  # "update", "snapshot" or "file"
+    kind: str  # "update", "snapshot", "file" or "version"
     data: bytes
     journal: RoomJournal | None = None
     seq: int = 0
-    done: asyncio.Future[None] | None = None
+    done: asyncio.Future[int | None] | None = None
+    # A version recorded with a "file" record, or alone ("version").
+    version: VersionRequest | None = None
 
 
 class Store:
@@ -116,6 +130,7 @@ class Store:
         self._retry_interval = retry_interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crdtsync-store")
         self._connection: sqlite3.Connection | None = None
+        self._history: HistoryTables | None = None
         self._pending: list[_Pending] = []
         self._commit_task: asyncio.Task[None] | None = None
         self._journals: dict[str, RoomJournal] = {}
@@ -151,6 +166,7 @@ class Store:
                 moved,
             )
             self._connection = self._connect_checked()
+        self._history = HistoryTables(self._connection)
 
     def _connect_checked(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -162,6 +178,10 @@ class Store:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.executescript(
                     f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
+            elif version == 1:
+                connection.executescript(
+                    f"BEGIN; {HISTORY_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 )
             elif version != SCHEMA_VERSION:
                 raise _UnknownVersionError(version)
@@ -302,22 +322,86 @@ class Store:
             )
 
     async def record_file(
-        self, path: str, file_content: dict[str, Any], cell_ids: list[str]
-    ) -> None:
+        self,
+        path: str,
+        file_content: dict[str, Any],
+        cell_ids: list[str],
+        version: VersionRequest | None = None,
+    ) -> int | None:
         """Record, durably and in order with the room's updates, the notebook the room is
-        about to write to its file."""
-        done = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(path, "file", _file_record(file_content, cell_ids), done=done))
-        await done
+        about to write to its file, and with it the `version` if one is given: the number
+        recorded (None if nothing changed since the newest version)."""
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        record = _file_record(file_content, cell_ids)
+        self._enqueue(_Pending(path, "file", record, done=done, version=version))
+        return await done
+
+    async def record_version(self, path: str, version: VersionRequest) -> int | None:
+        """Record a version of a notebook (at room open, at a restore of a deleted one)."""
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Pending(path, "version", b"", done=done, version=version))
+        return await done
+
+    # -- history ---------------------------------------------------------------------------
+
+    async def history(self, path: str) -> list[dict[str, Any]] | None:
+        """The versions of a notebook, oldest first (None: no history at all)."""
+        return await self._run(self._history_call, "list", path)
+
+    async def read_version(
+        self, path: str, number: int
+    ) -> tuple[dict[str, Any], list[str], float] | None:
+        """The notebook at a version, its document cell ids and its time; None if none."""
+        return await self._run(self._history_call, "read", path, number)
+
+    async def history_deleted_at(self, path: str) -> float | None:
+        """When the notebook of this history was deleted (None: not deleted)."""
+        return await self._run(self._history_call, "deleted_at", path)
+
+    async def rename_history(self, old_path: str, new_path: str) -> None:
+        """Carry histories to a renamed notebook or folder (whether or not a room is open)."""
+        await self._run(self._in_transaction, "rename", old_path, new_path)
+
+    async def thin_history(
+        self, policy: RetentionPolicy, keep_deleted: float, now: float | None = None
+    ) -> int:
+        """Thin every notebook's versions by the policy; the number of versions dropped."""
+        import time
+
+        when = time.time() if now is None else now
+        dropped = await self._run(self._in_transaction, "thin", policy, keep_deleted, when)
+        if dropped:
+            await self._run(self._vacuum)
+        return int(dropped)
+
+    async def history_bytes(self) -> int:
+        return int(await self._run(self._history_call, "bytes_used"))
+
+    def _history_call(self, method: str, *args: Any) -> Any:
+        assert self._history is not None
+        return getattr(self._history, method)(*args)
+
+    def _in_transaction(self, method: str, *args: Any) -> Any:
+        with self._transaction():
+            return self._history_call(method, *args)
+
+    def _vacuum(self) -> None:
+        assert self._connection is not None
+        self._connection.execute("PRAGMA incremental_vacuum")
 
     async def delete(self, path: str) -> None:
         await self._run(self._delete_sync, path)
 
     def _delete_sync(self, path: str) -> None:
-        assert self._connection is not None
+        """Drop a room's CRDT history; its versions stay, marked deleted, to be thinned
+        away after the time the server keeps deleted notebooks' histories."""
+        import time
+
+        assert self._connection is not None and self._history is not None
         with self._transaction():
             self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
             self._connection.execute("DELETE FROM documents WHERE path = ?", (path,))
+            self._history.mark_deleted(path, time.time())
 
     async def rename(self, old_path: str, new_path: str) -> None:
         journal = self._journals.pop(old_path, None)
@@ -338,6 +422,8 @@ class Store:
                 self._connection.execute(
                     f"UPDATE {table} SET path = ? WHERE path = ?", (new_path, old_path)
                 )
+            assert self._history is not None
+            self._history.rename(old_path, new_path)
 
     def _transaction(self) -> _Transaction:
         assert self._connection is not None
@@ -374,7 +460,9 @@ class Store:
     async def _commit_once(self) -> bool:
         batch, self._pending = self._pending, []
         try:
-            await self._run(self._write_batch, [(i.path, i.kind, i.data) for i in batch])
+            versions = await self._run(
+                self._write_batch, [(i.path, i.kind, i.data, i.version) for i in batch]
+            )
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
             # Keep the room going in memory; the batch is retried, in order, later.
@@ -384,21 +472,45 @@ class Store:
         if self.error is not None:
             self._log.info("[persist] the store %s is writable again", self.path)
             self.error = None
-        self._release(batch)
+        self._release(batch, versions)
         return True
 
-    def _release(self, batch: list[_Pending]) -> None:
-        for item in batch:
+    def _release(self, batch: list[_Pending], versions: list[int | None] | None = None) -> None:
+        # After a failed write too: the rooms go on in memory (the batch is retried).
+        numbers = versions if versions is not None else [None] * len(batch)
+        for item, version in zip(batch, numbers, strict=True):
             if item.journal is not None:
                 item.journal._durable_through(item.seq)
             if item.done is not None and not item.done.done():
-                item.done.set_result(None)
+                item.done.set_result(version)
 
-    def _write_batch(self, batch: list[tuple[str, str, bytes]]) -> None:
-        assert self._connection is not None
+    def _write_batch(
+        self, batch: list[tuple[str, str, bytes, VersionRequest | None]]
+    ) -> list[int | None]:
+        assert self._connection is not None and self._history is not None
+        try:
+            return self._write_batch_once(batch)
+        except BaseException:
+            self._history.forget_cached()
+            raise
+        finally:
+            for error in self._history.errors:
+                self._log.error("[persist] %s", error)
+            self._history.errors.clear()
+
+    def _write_batch_once(
+        self, batch: list[tuple[str, str, bytes, VersionRequest | None]]
+    ) -> list[int | None]:
+        assert self._connection is not None and self._history is not None
         compacted = False
+        versions: list[int | None] = []
         with self._transaction():
-            for path, kind, data in batch:
+            for path, kind, data, version in batch:
+                versions.append(
+                    self._history.record(path, version) if version is not None else None
+                )
+                if kind == "version":
+                    continue
                 if kind == "update":
                     self._connection.execute(
                         "INSERT INTO updates (path, data, checksum) VALUES (?, ?, ?)",
@@ -420,6 +532,7 @@ class Store:
                     compacted = True
         if compacted:
             self._connection.execute("PRAGMA incremental_vacuum")
+        return versions
 
     def _report_error(self, message: str) -> None:
         if message != self.error:

@@ -15,6 +15,7 @@ const suite = new Suite('no-ipywidgets', { disabledExtensions: [WIDGET_MANAGER] 
  * registered for `jupyter.widget`. Not ours, and expected here.
  */
 const JUPYTERLAB_NO_COMM_TARGET = 'error: Exception opening new comm';
+const SLOW_ACTIVATION = /^warning: Plugin \S+ \(with \d+ dependants\) took [\d.]+ms to activate\.$/;
 
 const OUR_PLUGINS = [
   Lab.pluginId,
@@ -44,7 +45,11 @@ suite.test('without ipywidgets in JupyterLab the extension works, and widgets sh
 
   for (const window of [a, b]) {
     const problems = window.logs.filter(
-      line => (/^(error|warning|pageerror):/.test(line) || /jupyter-widgets|jupyter-crdt-sync/i.test(line)) && line !== JUPYTERLAB_NO_COMM_TARGET
+      line =>
+        (/^(error|warning|pageerror):/.test(line) || /jupyter-widgets|jupyter-crdt-sync/i.test(line)) &&
+        line !== JUPYTERLAB_NO_COMM_TARGET &&
+        // JupyterLab's note on a busy machine (a plugin slower than 5 s), not a problem.
+        !SLOW_ACTIVATION.test(line)
     );
     assert.deepEqual(problems, [], `window ${window.name}'s console`);
   }
