@@ -41,7 +41,9 @@ from functools import partial
 from logging import Logger
 from typing import Any, Protocol
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
+from tornado.web import HTTPError
 
 from .execution import reset_execution_states
 from .file_watcher import FileWatcher
@@ -59,6 +61,7 @@ from .notebook_file import (
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
 from .restore import MissingVersionError, restore_into
 from .room import SERVER_ACTOR, Room
+from .save_state import SaveState
 from .store import RoomJournal, Store, fingerprint
 from .text_file import DEFAULT_MAX_BYTES as DEFAULT_MAX_TEXT_BYTES
 from .text_file import TextWatcher, TextWriter, merge_into_text, read_text, text_view
@@ -109,9 +112,6 @@ class OpenNotebook:
         self._log = log
         self.journal: RoomJournal | None = None
         self._store = store
-        # The newest version the writer recorded, and a note for the next one (a restore).
-        self.last_version: int | None = None
-        self._next_note: dict[str, Any] | None = None
         if store is not None:
             self.journal = store.journal(location.path, room.doc.get_update)
             room.attach_journal(self.journal)
@@ -126,7 +126,14 @@ class OpenNotebook:
             on_deleted=_weakly(self._file_missing),
             on_merged=_weakly(self._changed),
         )
+        self.save_state = SaveState(
+            room.state,
+            room.set_state,
+            dirty=lambda: self.writer.dirty,
+            error=lambda: self.writer.last_error,
+        )
         writer_options: dict[str, Any] = dict(
+            after_save=self.save_state.publish,
             delay=settings.save_delay,
             max_delay=settings.save_max_delay,
             log=log,
@@ -183,19 +190,21 @@ class OpenNotebook:
         return self.location.path
 
     def _changed(self) -> None:
+        if self.room.writing_state:
+            return  # only the save state it published: nothing for the file
         self.writer.mark_changed()
+        self.save_state.schedule()
 
     def _file_missing(self) -> None:
         self._on_file_missing(self)
 
-    async def _record_version(self, path: str, content: dict[str, Any], ids: list[str]) -> None:
+    async def _record_version(
+        self, path: str, content: dict[str, Any], ids: list[str], file: list[bytes] | None
+    ) -> None:
         """Before each write-back: the file record and the version, in one transaction."""
         assert self._store is not None
-        note, self._next_note = self._next_note, None
-        version = VersionRequest(content, ids, self.room.take_authors(), note)
-        number = await self._store.record_file(path, content, ids, version)
-        if number is not None:
-            self.last_version = number
+        version = VersionRequest(content, ids, self.room.take_authors())
+        await self._store.record_file(path, content, ids, version, file)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -223,7 +232,9 @@ class OpenNotebook:
         else:
             content = await read_notebook(contents_manager, path)
         view = text_view if text else file_view
-        room, merged = await _room_from_store(location, content, store, log, text=text)
+        room, merged = await _room_from_store(
+            location, content, store, log, contents_manager, text=text
+        )
         restored = room is not None
         if room is None:
             room = Room(location, log=log, text=text)
@@ -379,6 +390,7 @@ class OpenNotebook:
         self._run_step("writing the widget states of", self.widgets.close)
         await self._step("stopping the file check of", self.watcher.stop())
         await self._step("the final write of", writer.stop() if deleted else writer.close())
+        self.save_state.close()
         if writer.dirty and not deleted:
             self._log.error(
                 "[persist] %r closed with changes that could not be written to the file: %s "
@@ -436,8 +448,27 @@ def _cell_ids(room: Room, content: dict[str, Any]) -> list[str]:
     return [] if room.is_text else document_cell_ids(room.notebook, content)
 
 
+async def _file_hash(contents_manager: ContentsManager, path: str) -> str | None:
+    """The SHA-256 of the file's bytes, as the contents API gives it (jupyter_server >=
+    2.11 with its default `hash_algorithm`); None where it cannot."""
+    if getattr(contents_manager, "hash_algorithm", "sha256") != "sha256":
+        return None
+    try:
+        model = await ensure_async(contents_manager.get(path, content=False, require_hash=True))
+    except (TypeError, HTTPError, OSError):
+        return None
+    digest = model.get("hash")
+    return digest if isinstance(digest, str) else None
+
+
 async def _room_from_store(
-    location: Location, content: dict[str, Any], store: Store | None, log: Logger, *, text: bool
+    location: Location,
+    content: dict[str, Any],
+    store: Store | None,
+    log: Logger,
+    contents_manager: ContentsManager,
+    *,
+    text: bool,
 ) -> tuple[Room | None, bool]:
     """The room restored from its stored history, and whether the file's outside edits
     were merged into it; (None, False) without a usable history."""
@@ -470,6 +501,8 @@ async def _room_from_store(
         )
         return None, False
     on_disk = text_view(content) if text else file_view(content)
+    if not text and await _file_hash(contents_manager, path) in stored.file_fingerprints:
+        return room, False  # the file the room wrote last (store.record_file with `file`)
     if fingerprint(on_disk) in stored.file_fingerprints:
         return room, False
     if text:
