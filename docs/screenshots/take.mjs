@@ -3,7 +3,7 @@
 //
 //   cd labextension && npm run build && node ../docs/screenshots/take.mjs [settings-theme]
 //
-// (With `settings-theme`, only that screenshot.)
+// (With `settings-theme` or `history-panel`, only that screenshot.)
 // Starts `jupyter lab` on a small demo notebook (the e2e harness: temporary root, this
 // checkout's build and Python package), opens windows on it, each a browser context of
 // its own (a separate anonymous user), and writes the PNGs to docs/images/. Every step
@@ -43,6 +43,7 @@ try {
     await widgetInLateWindow(nb, a);
     await deletedNotice();
   }
+  if (!ONLY || ONLY === 'history-panel') await historyPanel(nb, a, b);
   if (!ONLY || ONLY === 'settings-theme') await themeTogether(a, b);
   console.log(`screenshots in ${IMAGES}:`);
   for (const file of fs.readdirSync(IMAGES).filter(f => f.endsWith('.png')).sort()) {
@@ -192,6 +193,55 @@ async function deletedNotice() {
   await compose('deleted-notice.png', [
     ['Deleted in another window: struck-through tab, read-only cells, "Deleted" in the status bar, a notice', full]
   ], { width: 1016 });
+}
+
+async function historyVersions(nb) {
+  const response = await lab.api(`api/crdtsync/history/${encodeURIComponent(nb)}`);
+  return (await response.json()).versions;
+}
+
+async function historyPanel(nb, a, b) {
+  // Window A runs two cells, then edits one and deletes another; window B opens the
+  // History panel (notebook toolbar) and selects the version from before.
+  await a.runCell(0);
+  await a.runCell(1);
+  await b.waitForOutput(1, 'west');
+  const ran = await waitForVersion(nb, v => v.authors.includes('server'));
+  await a.typeInCell(3, '  # only the big ones');
+  await a.page.keyboard.press('Escape');
+  await a.cell(2).locator('.jp-InputPrompt').click();
+  await a.page.keyboard.press('d');
+  await a.page.keyboard.press('d');
+  await waitForVersion(nb, v => v.version > ran.version && v.cells_changed >= 2);
+  await b.page.locator('.jp-crdtsync-HistoryButton').click();
+  const panel = b.page.locator('#jupyter-crdt-sync-history');
+  await panel.locator(`.jp-crdtsync-HistoryItem[data-version="${ran.version}"]`).click();
+  await panel.locator('.jp-crdtsync-HistoryCell[data-change="removed"]').waitFor({ timeout: 10_000 });
+  await panel.locator('.jp-crdtsync-HistoryCell[data-change="changed"]').waitFor({ timeout: 10_000 });
+  await panel.locator('.jp-crdtsync-HistoryDiff').first().evaluate(details => (details.open = true));
+  await panel.locator('.jp-crdtsync-HistoryCell[data-change="removed"]').scrollIntoViewIfNeeded();
+  await dismissToasts(b);
+  await b.page.mouse.move(0, 0);
+  await compose('history-panel.png', [
+    ["Window B's History panel: the version before A's edits, its deleted and changed cells marked", await b.page.screenshot()]
+  ], { width: 1016 });
+  await b.page.evaluate(() => window.jupyterapp.shell.collapseRight());
+}
+
+async function waitForVersion(nb, predicate, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const versions = await historyVersions(nb);
+    const found = versions.filter(predicate).pop();
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no such version of ${nb}: ${JSON.stringify(versions)}`);
+    await sleep(200);
+  }
+}
+
+async function dismissToasts(window) {
+  for (const close of await window.page.locator('.Toastify__close-button').all()) await close.click().catch(() => {});
+  await sleep(500);
 }
 
 async function themeTogether(a, b) {

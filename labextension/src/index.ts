@@ -17,6 +17,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
 import { cursorsPlugin } from './cursors';
+import { historyPlugin } from './historypanel';
 import { settingsPlugin } from './settings';
 import { widgetsPlugin } from './widgets';
 import { RoomCellExecutor } from './executor';
@@ -150,7 +151,8 @@ const plugins: JupyterFrontEndPlugin<any>[] = [
   statusPlugin,
   widgetsPlugin,
   cursorsPlugin,
-  settingsPlugin
+  settingsPlugin,
+  historyPlugin
 ];
 
 export default plugins;

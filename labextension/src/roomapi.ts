@@ -1,5 +1,6 @@
 /**
- * The server's REST endpoints next to a room: `POST api/crdtsync/{save,execute}/{path}`.
+ * The server's REST endpoints next to a room: `POST api/crdtsync/{save,execute}/{path}`
+ * (and the history's, through `getJson`/`postJson`).
  *
  * Only `@jupyterlab/services` and `coreutils` (both run in node): tested against a real
  * server in test/server.test.ts.
@@ -44,19 +45,33 @@ export class RoomApiError extends Error {
  * POST a JSON body; the parsed JSON answer, or a `RoomApiError` whose message is
  * `describe(status, serverMessage)`.
  */
-export async function postJson<T>(
+export function postJson<T>(
   url: string,
   body: unknown,
   settings: ServerConnection.ISettings,
   describe: (status: number, serverMessage: string) => string
 ): Promise<T> {
+  return requestJson<T>(url, { method: 'POST', body: JSON.stringify(body) }, settings, describe);
+}
+
+/** GET a JSON answer; errors as `postJson`. */
+export function getJson<T>(
+  url: string,
+  settings: ServerConnection.ISettings,
+  describe: (status: number, serverMessage: string) => string
+): Promise<T> {
+  return requestJson<T>(url, { method: 'GET' }, settings, describe);
+}
+
+async function requestJson<T>(
+  url: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings,
+  describe: (status: number, serverMessage: string) => string
+): Promise<T> {
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(
-      url,
-      { method: 'POST', body: JSON.stringify(body) },
-      settings
-    );
+    response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     throw new RoomApiError(describe(0, String((error as Error)?.message ?? error)), 0, '');
   }
