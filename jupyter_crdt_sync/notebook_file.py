@@ -198,8 +198,11 @@ class FileWriter:
         # file's bytes in pieces (None if the writer has none: text files).
         before_write: BeforeWrite | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
+        after_save: Callable[[], None] | None = None,
     ) -> None:
         self._location = location
+        # Told after every write attempt (save_state.py publishes `dirty` and the error).
+        self._after_save = after_save
         self.last_saved: datetime | None = None
         self.last_error: str | None = None
         self.saves = 0
@@ -275,9 +278,9 @@ class FileWriter:
         Never raises: a failure is reported (`last_error`, the log, once per cause) and
         the document stays marked changed, to be written at the next attempt."""
         async with self._save_lock:
-            if not self._dirty:
-                return True
             try:
+                if not self._dirty:
+                    return True
                 return await self._save()
             except Exception as exc:
                 # Broad on purpose: whatever a document or a contents manager throws, the
@@ -285,6 +288,9 @@ class FileWriter:
                 self._dirty = True
                 self._report_error(f"writing {self.path!r} failed: {exc!r}", exc_info=True)
                 return False
+            finally:
+                if self._after_save is not None:
+                    self._after_save()
 
     async def _prepare(self) -> Prepared | None:
         """What to write: the document as a file, or None (reported) if it cannot be read."""

@@ -61,6 +61,7 @@ from .notebook_file import (
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
 from .restore import restore_into
 from .room import SERVER_ACTOR, Room
+from .save_state import SaveState
 from .store import RoomJournal, Store, fingerprint
 from .text_file import DEFAULT_MAX_BYTES as DEFAULT_MAX_TEXT_BYTES
 from .text_file import TextWatcher, TextWriter, merge_into_text, read_text, text_view
@@ -128,7 +129,14 @@ class OpenNotebook:
             on_deleted=_weakly(self._file_missing),
             on_merged=_weakly(self._changed),
         )
+        self.save_state = SaveState(
+            room.state,
+            room.set_state,
+            dirty=lambda: self.writer.dirty,
+            error=lambda: self.writer.last_error,
+        )
         writer_options: dict[str, Any] = dict(
+            after_save=self.save_state.publish,
             delay=settings.save_delay,
             max_delay=settings.save_max_delay,
             log=log,
@@ -185,7 +193,10 @@ class OpenNotebook:
         return self.location.path
 
     def _changed(self) -> None:
+        if self.room.writing_state:
+            return  # only the save state it published: nothing for the file
         self.writer.mark_changed()
+        self.save_state.schedule()
 
     def _file_missing(self) -> None:
         self._on_file_missing(self)
@@ -360,6 +371,7 @@ class OpenNotebook:
         self._run_step("writing the widget states of", self.widgets.close)
         await self._step("stopping the file check of", self.watcher.stop())
         await self._step("the final write of", writer.stop() if deleted else writer.close())
+        self.save_state.close()
         if writer.dirty and not deleted:
             self._log.error(
                 "[persist] %r closed with changes that could not be written to the file: %s "
