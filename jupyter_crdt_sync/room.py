@@ -106,6 +106,8 @@ class Room:
         # Jupyter user names of the peers, and `actor` for changes made on the server.
         self._authors: set[str] = set()
         self.actor = SERVER_ACTOR
+        # True while the server writes the save state (set_state).
+        self.writing_state = False
         # Rooms whose document has rules beyond the notebook's (the settings room) set this.
         self.admit: Admission | None = None
         self._journal: Journal | None = None
@@ -174,6 +176,18 @@ class Room:
     def on_change(self, listener: ChangeListener) -> None:
         self._change_listeners.append(listener)
 
+    def set_state(self, values: dict[str, Any]) -> None:
+        """Write keys of the document's `state` map (the save state, save_state.py) in one
+        transaction; nobody's edit: no author, and `writing_state` is true meanwhile so
+        that change listeners can tell."""
+        self.writing_state = True
+        try:
+            with self.doc.transaction():
+                for key, value in values.items():
+                    self.state[key] = value
+        finally:
+            self.writing_state = False
+
     def take_authors(self) -> list[str]:
         """Who changed the document since the last call, and forget them."""
         authors, self._authors = sorted(self._authors), set()
@@ -189,7 +203,8 @@ class Room:
             # An undoing goes out together with what it undoes: peers never see the damage.
             update = merge_updates(self._held_update, update)
             self._held_update = None
-        self._authors.add(self.actor)
+        if not self.writing_state:
+            self._authors.add(self.actor)
         self._send_update(update, exclude=None)
 
     def _send_update(self, update: bytes, exclude: Peer | None) -> None:

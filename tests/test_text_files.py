@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from jupyter_ydoc import YUnicode
-from pycrdt import Doc
+from pycrdt import Doc, Map
 from tornado.httpclient import HTTPClientError
 
 from jupyter_crdt_sync.client import RoomClient
@@ -217,3 +217,36 @@ def test_kill_9_loses_no_text_edit_a_peer_has_seen(tmp_path: Path) -> None:
         assert path.read_text() == "# my notes\nseen by a peer\n"
     finally:
         server.kill()
+
+
+async def test_the_save_state_is_in_the_document_for_every_window(
+    jp_root_dir, connect, room_manager, monkeypatch, jp_serverapp
+):
+    """`state.dirty` follows the server's writer (JupyterLab's models show it as the
+    modified dot), `state.save_error` its last error: the same in every window."""
+    path = jp_root_dir / "s.py"
+    path.write_text("a")
+    first = await connect("s.py")
+    second = await connect("s.py")
+    state = second.doc.get("state", type=Map)
+    assert state.get("dirty") is False
+    # A window marks its edit dirty, as JupyterLab does; the server clears it once written.
+    with first.doc.transaction():
+        first.insert_file_text(1, "b")
+        first.doc.get("state", type=Map)["dirty"] = True
+    await wait_for_text(path, "ab")
+    await second.wait_for(lambda r: state.get("dirty") is False and r.file_text() == "ab")
+    # A change nobody marked (a script, the kernel actor) is marked by the server.
+    real_save = jp_serverapp.contents_manager.save
+
+    def full_disk(model: Any, save_path: str) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jp_serverapp.contents_manager, "save", full_disk)
+    first.insert_file_text(2, "c")
+    await second.wait_for(
+        lambda r: state.get("dirty") is True and "No space left" in (state.get("save_error") or "")
+    )
+    monkeypatch.setattr(jp_serverapp.contents_manager, "save", real_save)
+    await wait_for_text(path, "abc", timeout=15)
+    await second.wait_for(lambda r: state.get("dirty") is False and state.get("save_error") is None)

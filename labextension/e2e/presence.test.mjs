@@ -85,3 +85,43 @@ suite.test("every window shows it is connected, and the others' cursors and sele
     assert.equal(await window.cellText(2), 'delta = 4');
   }
 });
+
+const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+
+suite.test('name labels stack above the line and never cover the text they annotate', {}, async run => {
+  const nb = run.notebook(['first = 1\nsecond = 2', 'other = 3']);
+  const [a, b, c] = await run.openMany(nb, 3);
+  const names = await Promise.all([b, c].map(async w => {
+    const identity = await w.identity();
+    return identity.display_name || identity.name;
+  }));
+  // b and c put their carets at one place on the first line: a sees both names, stacked.
+  await Promise.all([b.focusCell(0, 'start'), c.focusCell(0, 'start')]);
+  const check = async what => {
+    const seen = await a._poll(
+      () => a.cursorLabels(0),
+      v => v.labels.length === 2,
+      { timeout: 10_000, what }
+    );
+    assert.deepEqual(seen.labels.map(l => l.name).sort(), [...names].sort());
+    const [one, two] = seen.labels;
+    assert.ok(!overlap(one.box, two.box), `labels overlap: ${JSON.stringify(seen.labels)}`);
+    for (const label of seen.labels) {
+      for (const line of seen.lines) {
+        assert.ok(!overlap(label.box, line), `label ${JSON.stringify(label)} covers ${JSON.stringify(line)}`);
+        assert.ok(label.box.bottom <= line.top + 1, 'the label is above the line');
+      }
+    }
+    return seen;
+  };
+  await check('both names on the first line');
+  await a.screenshot(run.dir, 'stacked-labels');
+  // Then both go to the second line: still above it, still stacked, still clear of it.
+  await b.page.keyboard.press('ArrowDown');
+  await c.page.keyboard.press('ArrowDown');
+  await check('both names on the second line');
+  // The names hide after a while, and come back on hover.
+  await a._poll(() => a.cursorLabels(0), v => v.labels.length === 0, { timeout: 6_000, what: 'the names to hide' });
+  await a.cell(0).locator('.jp-crdtsync-cursor').first().hover({ force: true });
+  await a._poll(() => a.cursorLabels(0), v => v.labels.length === 2, { timeout: 5_000, what: 'the names on hover' });
+});

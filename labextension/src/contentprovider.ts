@@ -9,7 +9,7 @@
  * and JupyterLab's save asks the room to write the file now.
  */
 
-import { YNotebook } from '@jupyter/ydoc';
+import { YFile, YNotebook } from '@jupyter/ydoc';
 import { PathExt } from '@jupyterlab/coreutils';
 import {
   Contents,
@@ -19,7 +19,7 @@ import {
 } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IStatusChange, RoomProvider, roomUrl } from './provider';
+import { IMove, IStatusChange, RoomProvider, roomUrl } from './provider';
 import { missingNotebookMessage, saveThroughRoom } from './roomsave';
 import { IBindingsChange, IRoomBinding, IRoomBindings } from './tokens';
 
@@ -41,9 +41,13 @@ class RoomBinding implements IRoomBinding {
   constructor(
     public path: string,
     readonly provider: RoomProvider,
-    readonly sharedModel: YNotebook
+    readonly sharedModel: YNotebook | YFile
   ) {
     provider.statusChanged.connect(this._onStatus, this);
+  }
+
+  get kind(): 'notebook' | 'file' {
+    return this.sharedModel instanceof YNotebook ? 'notebook' : 'file';
   }
 
   retryAt: number | undefined = undefined;
@@ -83,6 +87,15 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     return this._changed;
   }
 
+  /**
+   * Renames the room announced (`moved` messages): JupyterLab's drive passes them on as
+   * its own `fileChanged`, so that every document context of this window, and the file
+   * browser, follow at once, with or without a kernel session to tell them.
+   */
+  get fileChanged(): ISignal<this, Contents.IChangedArgs> {
+    return this._fileChanged;
+  }
+
   bindingFor(path: string): IRoomBinding | undefined {
     return this._bindings.get(path);
   }
@@ -113,7 +126,7 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     options?: Contents.IFetchOptions
   ): Promise<Contents.IModel> {
     const binding = this._bindings.get(localPath);
-    if (!binding || (options?.type !== 'notebook' && options?.type !== undefined)) {
+    if (!binding || (options?.type !== binding.kind && options?.type !== undefined)) {
       return this._drive.get(localPath, { ...options, contentProviderId: undefined });
     }
     // The content comes from the room; the REST call only gives the metadata.
@@ -179,18 +192,27 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     return {
       ...model,
       content: null,
-      format: 'json',
+      format: binding.kind === 'notebook' ? 'json' : 'text',
       hash: undefined,
       hash_algorithm: undefined,
       last_modified: binding.reportedLastModified ?? model.last_modified
     };
   }
 
-  private _createNew(options: Contents.ISharedFactoryOptions): YNotebook | undefined {
-    if (options.contentType !== 'notebook' || options.collaborative === false) {
+  private _createNew(options: Contents.ISharedFactoryOptions): YNotebook | YFile | undefined {
+    if (options.collaborative === false) {
       return undefined;
     }
-    const sharedModel = new YNotebook();
+    let sharedModel: YNotebook | YFile;
+    if (options.contentType === 'notebook') {
+      sharedModel = new YNotebook();
+    } else if (options.contentType === 'file' && options.format === 'text') {
+      // A text file: the server's room holds it as jupyter-ydoc's YUnicode (root Text
+      // `source`), which is @jupyter/ydoc's YFile.
+      sharedModel = new YFile();
+    } else {
+      return undefined;
+    }
     const provider = new RoomProvider({
       url: roomUrl(this._serverSettings.wsUrl, options.path, this._serverSettings.token),
       doc: sharedModel.ydoc,
@@ -198,6 +220,7 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     });
     const binding = new RoomBinding(options.path, provider, sharedModel);
     this._bindings.set(binding.path, binding);
+    provider.moved.connect((_, move) => this._onMoved(binding, move));
     const user = this._user;
     if (user) {
       const setUser = () => {
@@ -246,6 +269,24 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     }
   }
 
+  /** The room's file was renamed elsewhere (another window, a script, the API). */
+  private _onMoved(binding: RoomBinding, move: IMove): void {
+    if (move.type !== 'renamed' || move.path === binding.path) {
+      return; // a deletion ends with close code 4404; a rename made here is followed
+    }
+    const oldPath = binding.path;
+    const name = PathExt.basename(move.path);
+    // The drive re-emits this; `_onDriveFileChanged` then moves the binding.
+    this._fileChanged.emit({
+      type: 'rename',
+      oldValue: { path: oldPath },
+      newValue: { ...binding.lastModel, path: move.path, name }
+    });
+    if (binding.path === oldPath) {
+      this._move(binding, move.path); // no drive passed it on (not registered)
+    }
+  }
+
   private _move(binding: RoomBinding, target: string): void {
     const previous = binding.path;
     if (this._bindings.get(previous) === binding) {
@@ -265,4 +306,5 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
   private _saveTimeoutMs: number;
   private _bindings = new Map<string, RoomBinding>();
   private _changed = new Signal<this, IBindingsChange>(this);
+  private _fileChanged = new Signal<this, Contents.IChangedArgs>(this);
 }

@@ -32,6 +32,9 @@ export * from './backoff';
 export * from './provider';
 export * from './tokens';
 
+/** The widget factory of JupyterLab's file editor (`@jupyterlab/fileeditor-extension`). */
+const TEXT_EDITOR_FACTORY = 'Editor';
+
 /** Binds notebooks to rooms: the content provider, registered on the default drive. */
 const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
   id: 'jupyter-crdt-sync:plugin',
@@ -59,6 +62,19 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
     }
     registry.register(CONTENT_PROVIDER_ID, rooms);
     notebookFactory.contentProviderId = CONTENT_PROVIDER_ID;
+    // Text files too: the file editor's documents are bound to the room of their file.
+    const bindEditor = (name: string) => {
+      const factory = app.docRegistry.getWidgetFactory(name) as any;
+      if (name === TEXT_EDITOR_FACTORY && factory && !factory.contentProviderId) {
+        factory.contentProviderId = CONTENT_PROVIDER_ID;
+      }
+    };
+    bindEditor(TEXT_EDITOR_FACTORY);
+    app.docRegistry.changed.connect((_, change) => {
+      if (change.type === 'widgetFactory' && change.change === 'added') {
+        bindEditor(change.name ?? '');
+      }
+    });
     // Back online: do not wait for the next scheduled attempt.
     window.addEventListener('online', () => rooms.reconnectOffline());
     void app.restored.then(() =>

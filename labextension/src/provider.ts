@@ -21,8 +21,32 @@ import {
   IBackoffOptions
 } from './backoff';
 
-/** y-websocket message types. */
-export const MessageType = { sync: 0, awareness: 1 } as const;
+/**
+ * y-websocket message types, and our own `moved` (docs/design.md, "Moves"): the server
+ * tells the room's peers that its file was renamed or deleted.
+ */
+export const MessageType = { sync: 0, awareness: 1, moved: 100 } as const;
+
+/** What a `moved` message says: the file's new path, or that it was deleted. */
+export interface IMove {
+  type: 'renamed' | 'deleted';
+  path: string;
+}
+
+/** The `IMove` of a `moved` message's payload, or null if it is not one. */
+export function parseMove(payload: string): IMove | null {
+  let move: unknown;
+  try {
+    move = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  const { type, path } = (move ?? {}) as Partial<IMove>;
+  if ((type === 'renamed' || type === 'deleted') && typeof path === 'string') {
+    return { type, path };
+  }
+  return null;
+}
 
 /**
  * The state of a room connection.
@@ -196,6 +220,11 @@ export class RoomProvider implements IDisposable {
   /** Emitted on every status change. */
   get statusChanged(): ISignal<this, IStatusChange> {
     return this._statusChanged;
+  }
+
+  /** Emitted when the room says its file was renamed or deleted. */
+  get moved(): ISignal<this, IMove> {
+    return this._moved;
   }
 
   /** Whether the document has been in sync with the room at least once. */
@@ -418,6 +447,18 @@ export class RoomProvider implements IDisposable {
           this
         );
         break;
+      case MessageType.moved: {
+        let move: IMove | null = null;
+        try {
+          move = parseMove(decoding.readVarString(decoder));
+        } catch {
+          move = null;
+        }
+        if (move) {
+          this._moved.emit(move);
+        }
+        break;
+      }
       default:
         // Unknown message types are ignored (room for future server messages).
         break;
@@ -615,6 +656,7 @@ export class RoomProvider implements IDisposable {
   private _roundTrips: IRoundTrip[] = [];
   private _status: ConnectionStatus = 'offline';
   private _statusChanged = new Signal<this, IStatusChange>(this);
+  private _moved = new Signal<this, IMove>(this);
   private _ws: IWebSocketLike | null = null;
   private _hasSynced = false;
   private _attempt = 0;

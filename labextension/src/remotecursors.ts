@@ -3,12 +3,19 @@
  * selection in the notebook's awareness state and draws the other windows' cursors and
  * selections in their colour, with their name shown briefly after a move and on hover.
  * State layout and position mapping: `cursorstate.ts`.
+ *
+ * Names are CodeMirror tooltips above the caret's line (below it only where there is no
+ * room above), outside the editor's scroller, so they are never clipped by the cell and
+ * never cover the line they annotate, the first line included; the names of carets at
+ * one place are one tooltip, stacked.
  */
-import { StateEffect } from '@codemirror/state';
+import { StateEffect, StateField } from '@codemirror/state';
 import {
   Decoration,
   DecorationSet,
   EditorView,
+  showTooltip,
+  Tooltip,
   ViewPlugin,
   ViewUpdate,
   WidgetType
@@ -51,22 +58,68 @@ export interface IRemoteCursorsOptions {
 
 const refreshCursors = StateEffect.define<null>();
 
+/** One name shown above a caret. */
+interface ILabel {
+  name: string;
+  color: string;
+}
+
+/** The name tooltips to show now (the plugin computes them, this field shows them). */
+const setLabels = StateEffect.define<readonly Tooltip[]>();
+
+const labelsField = StateField.define<readonly Tooltip[]>({
+  create: () => [],
+  update(labels, tr) {
+    for (const effect of tr.effects) {
+      if (effect.is(setLabels)) {
+        return effect.value;
+      }
+    }
+    if (!tr.docChanged) {
+      return labels;
+    }
+    return labels.map(label => ({ ...label, pos: tr.changes.mapPos(label.pos) }));
+  },
+  provide: field => showTooltip.computeN([field], state => state.field(field))
+});
+
+/** A tooltip with the names of the carets at `pos`, stacked, the latest on top. */
+function labelTooltip(pos: number, labels: ILabel[]): Tooltip {
+  return {
+    pos,
+    above: true,
+    arrow: false,
+    create: () => {
+      const dom = document.createElement('div');
+      dom.className = 'jp-crdtsync-cursor-labels';
+      for (const { name, color } of labels) {
+        const label = document.createElement('div');
+        label.className = 'jp-crdtsync-cursor-label';
+        label.style.setProperty('--jp-crdtsync-cursor-color', color);
+        label.textContent = name;
+        dom.appendChild(label);
+      }
+      return { dom };
+    }
+  };
+}
+
 class CaretWidget extends WidgetType {
   constructor(
+    readonly clientID: number,
     readonly name: string,
     readonly color: string,
-    readonly showName: boolean,
-    readonly nameBeside: boolean
+    readonly showName: boolean
   ) {
     super();
   }
 
   eq(other: CaretWidget): boolean {
     return (
+      other.clientID === this.clientID &&
       other.name === this.name &&
       other.color === this.color &&
-      other.showName === this.showName &&
-      other.nameBeside === this.nameBeside
+      other.showName === this.showName
     );
   }
 
@@ -76,14 +129,9 @@ class CaretWidget extends WidgetType {
     if (this.showName) {
       caret.classList.add('jp-mod-recent');
     }
-    if (this.nameBeside) {
-      caret.classList.add('jp-mod-first-line');
-    }
+    caret.dataset.client = String(this.clientID);
+    caret.dataset.name = this.name;
     caret.style.setProperty('--jp-crdtsync-cursor-color', this.color);
-    const label = document.createElement('span');
-    label.className = 'jp-crdtsync-cursor-name';
-    label.textContent = this.name;
-    caret.appendChild(label);
     return caret;
   }
 
@@ -111,11 +159,17 @@ const theme = EditorView.baseTheme({
     left: '-4px',
     right: '-4px'
   },
-  '.jp-crdtsync-cursor-name': {
-    position: 'absolute',
-    bottom: '100%',
-    left: '-2px',
-    zIndex: '10',
+  // The tooltip that holds the names: no frame of its own.
+  '.cm-tooltip.jp-crdtsync-cursor-labels': {
+    display: 'flex',
+    flexDirection: 'column',
+    gap: '1px',
+    backgroundColor: 'transparent',
+    border: 'none',
+    pointerEvents: 'none'
+  },
+  '.jp-crdtsync-cursor-label': {
+    alignSelf: 'flex-start',
     padding: '0 3px',
     borderRadius: '2px 2px 2px 0',
     backgroundColor: 'var(--jp-crdtsync-cursor-color)',
@@ -123,20 +177,8 @@ const theme = EditorView.baseTheme({
     fontSize: '10px',
     lineHeight: '14px',
     fontFamily: 'var(--jp-ui-font-family)',
-    whiteSpace: 'nowrap',
-    pointerEvents: 'none',
-    opacity: '0',
-    transition: 'opacity 0.3s'
+    whiteSpace: 'nowrap'
   },
-  // On the first line the cell clips above (and below, for one line): beside it.
-  '.jp-crdtsync-cursor.jp-mod-first-line .jp-crdtsync-cursor-name': {
-    bottom: 'auto',
-    top: '0',
-    left: '3px',
-    borderRadius: '2px'
-  },
-  '.jp-crdtsync-cursor.jp-mod-recent .jp-crdtsync-cursor-name, .jp-crdtsync-cursor:hover .jp-crdtsync-cursor-name':
-    { opacity: '1' },
   '.jp-crdtsync-selection': {
     backgroundColor:
       'color-mix(in srgb, var(--jp-crdtsync-cursor-color) 30%, transparent)'
@@ -185,6 +227,17 @@ class RemoteCursorsView {
     if (this._published && sameSelection(current, this._published)) {
       // This editor goes away (cell deleted, notebook closed): so does our cursor.
       awareness.setLocalStateField(SELECTION_FIELD, null);
+    }
+  }
+
+  /** The pointer is over a caret (or left it): show that caret's name while it is. */
+  hover(target: EventTarget | null): void {
+    const element = target instanceof Element ? target : null;
+    const caret = element?.closest('.jp-crdtsync-cursor') as HTMLElement | null | undefined;
+    const hovered = caret?.dataset.client ? Number(caret.dataset.client) : null;
+    if (hovered !== this._hovered) {
+      this._hovered = hovered;
+      this._scheduleRefresh();
     }
   }
 
@@ -255,6 +308,12 @@ class RemoteCursorsView {
     const length = this.view.state.doc.length;
     const decorations = [];
     const shown = new Set<number>();
+    // Caret position -> the names shown there (stacked in one tooltip).
+    const labels = new Map<number, ILabel[]>();
+    // Hovering a caret shows every name at its place.
+    const hoveredAt = selections
+      .filter(selection => selection.clientID === this._hovered)
+      .map(selection => Math.min(selection.ranges[0]?.head ?? -1, length))[0];
     let nextExpiry = Infinity;
     for (const selection of selections) {
       shown.add(selection.clientID);
@@ -262,6 +321,7 @@ class RemoteCursorsView {
       if (showUntil > now) {
         nextExpiry = Math.min(nextExpiry, showUntil);
       }
+      const recent = showUntil > now;
       const style = `--jp-crdtsync-cursor-color: ${selection.color}`;
       for (const range of selection.ranges) {
         const anchor = Math.min(range.anchor, length);
@@ -277,16 +337,22 @@ class RemoteCursorsView {
         decorations.push(
           Decoration.widget({
             widget: new CaretWidget(
+              selection.clientID,
               selection.name,
               selection.color,
-              showUntil > now,
-              this.view.state.doc.lineAt(head).number === 1
+              recent
             ),
             side: head < anchor ? -1 : 1
           }).range(head)
         );
+        if ((recent || head === hoveredAt) && range === selection.ranges[0]) {
+          const here = labels.get(head) ?? [];
+          here.unshift({ name: selection.name, color: selection.color });
+          labels.set(head, here);
+        }
       }
     }
+    this._showLabels([...labels].map(([pos, names]) => labelTooltip(pos, names)));
     for (const id of this._lastRanges.keys()) {
       if (!shown.has(id)) {
         this._lastRanges.delete(id);
@@ -300,6 +366,19 @@ class RemoteCursorsView {
     return Decoration.set(decorations, true);
   }
 
+  /** Show these name tooltips, after the current update (none: only if some show). */
+  private _showLabels(labels: Tooltip[]): void {
+    if (labels.length === 0 && !this._labelsShown) {
+      return;
+    }
+    this._labelsShown = labels.length > 0;
+    queueMicrotask(() => {
+      if (!this._destroyed) {
+        this.view.dispatch({ effects: setLabels.of(labels) });
+      }
+    });
+  }
+
   /** Until when to show the collaborator's name: a while after their cursor moved. */
   private _nameShownUntil(selection: IRemoteSelection, now: number): number {
     const key = JSON.stringify(selection.ranges);
@@ -311,6 +390,8 @@ class RemoteCursorsView {
     return last.until;
   }
 
+  private _hovered: number | null = null;
+  private _labelsShown = false;
   private _destroyed = false;
   private _refreshQueued = false;
   private _publishQueued = false;
@@ -324,8 +405,17 @@ class RemoteCursorsView {
 export function remoteCursors(options: IRemoteCursorsOptions) {
   return [
     theme,
+    labelsField,
     ViewPlugin.define(view => new RemoteCursorsView(view, options), {
-      decorations: plugin => plugin.decorations
+      decorations: plugin => plugin.decorations,
+      eventHandlers: {
+        mouseover(event) {
+          this.hover(event.target);
+        },
+        mouseout(event) {
+          this.hover(event.relatedTarget);
+        }
+      }
     })
   ];
 }

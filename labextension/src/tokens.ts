@@ -3,18 +3,21 @@
  * item, cell executor, notices, and those of other parts of the extension).
  */
 
-import type { YNotebook } from '@jupyter/ydoc';
+import type { YFile, YNotebook } from '@jupyter/ydoc';
 import { Token } from '@lumino/coreutils';
 import type { ISignal } from '@lumino/signaling';
 
 import type { RoomProvider } from './provider';
 
-/** One notebook document of this window, kept in sync with its room. */
+/** One notebook or text file of this window, kept in sync with its room. */
 export interface IRoomBinding {
-  /** The notebook's API path; follows renames. */
+  /** The file's API path; follows renames. */
   readonly path: string;
   readonly provider: RoomProvider;
-  readonly sharedModel: YNotebook;
+  /** A notebook's `YNotebook`, or a text file's `YFile`. */
+  readonly sharedModel: YNotebook | YFile;
+  /** What the room holds. */
+  readonly kind: 'notebook' | 'file';
   /** While offline: when the next connection attempt starts (ms since the epoch). */
   readonly retryAt: number | undefined;
 }

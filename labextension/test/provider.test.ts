@@ -13,9 +13,12 @@ import * as decoding from 'lib0/decoding';
 
 import {
   ConnectionStatus,
+  IMove,
   IStatusChange,
   IWebSocketLike,
+  MessageType,
   NotAppliedError,
+  parseMove,
   RoomProvider,
   STABLE_CONNECTION_MS
 } from '../src/provider';
@@ -514,4 +517,31 @@ test('moveTo: the open socket stays, the next connection uses the new URL', asyn
   assert.equal(room.last.url, 'ws://x/api/crdtsync/room/b.ipynb');
   assert.equal(provider.status, 'connected');
   provider.dispose();
+});
+
+test('moved messages are announced; malformed ones and unknown types are skipped', async () => {
+  const { room, provider } = setup();
+  await provider.ready;
+  const moves: IMove[] = [];
+  provider.moved.connect((_, move) => moves.push(move));
+  const send = (type: number, body?: string) => {
+    const e = encoding.createEncoder();
+    encoding.writeVarUint(e, type);
+    if (body !== undefined) {
+      encoding.writeVarString(e, body);
+    }
+    room.last.deliver(encoding.toUint8Array(e));
+  };
+  send(MessageType.moved, JSON.stringify({ type: 'renamed', path: 'new.py' }));
+  send(MessageType.moved, 'not json');
+  send(MessageType.moved, JSON.stringify({ type: 'exploded', path: 'x' }));
+  send(MessageType.moved);
+  send(99, 'anything');
+  send(MessageType.moved, JSON.stringify({ type: 'deleted', path: 'new.py' }));
+  assert.deepEqual(moves, [
+    { type: 'renamed', path: 'new.py' },
+    { type: 'deleted', path: 'new.py' }
+  ]);
+  assert.equal(provider.status, 'connected');
+  assert.deepEqual(parseMove('{"type": "renamed", "path": 3}'), null);
 });

@@ -281,7 +281,7 @@ export class Window {
           carets.push({
             cell: index,
             pos: view?.posAtDOM(caret),
-            name: caret.querySelector('.jp-crdtsync-cursor-name')?.textContent,
+            name: caret.dataset.name,
             color: caret.style.getPropertyValue('--jp-crdtsync-cursor-color'),
             nameShown: caret.classList.contains('jp-mod-recent')
           });
@@ -291,6 +291,33 @@ export class Window {
       });
       return { carets, selections };
     }, this.path);
+  }
+
+  /**
+   * The collaborators' name labels shown in the window, and the boxes of the text lines
+   * of cell `index` that hold a caret: `{labels: [{name, box}], lines: [box]}` (viewport
+   * boxes).
+   */
+  cursorLabels(index) {
+    return this.page.evaluate(
+      ({ path, index }) => {
+        const panel = [...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === path);
+        const node = panel.content.widgets[index].node;
+        const box = r => ({ left: r.left, top: r.top, right: r.right, bottom: r.bottom });
+        // Name labels are CodeMirror tooltips, which JupyterLab puts in the page's body.
+        const labels = [...document.querySelectorAll('.jp-crdtsync-cursor-label')].map(label => ({
+          name: label.textContent,
+          box: box(label.getBoundingClientRect())
+        }));
+        const lines = [...new Set([...node.querySelectorAll('.jp-crdtsync-cursor')].map(c => c.closest('.cm-line')))].map(line => {
+          const range = document.createRange();
+          range.selectNodeContents(line);
+          return box(range.getBoundingClientRect());
+        });
+        return { labels, lines };
+      },
+      { path: this.path, index }
+    );
   }
 
   /** Waits until `predicate(remoteCursors())` holds; returns what was seen. */
