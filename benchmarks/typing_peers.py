@@ -66,17 +66,30 @@ class KeystrokeClock:
                 position += count
 
 
-def peer_worker(url: str, token: str, path: str, specs: list[PeerSpec], conn: Connection) -> None:
-    """Entry point of a worker process: run `specs` as peers, as the parent directs."""
+def peer_worker(
+    url: str,
+    token: str,
+    path: str,
+    specs: list[PeerSpec],
+    conn: Connection,
+    room_url: str | None = None,
+) -> None:
+    """Entry point of a worker process: run `specs` as peers, as the parent directs.
+    `room_url`: the room's websocket URL on another server (benchmarks/versus.py)."""
     try:
-        asyncio.run(_run_peers(url, token, path, specs, conn))
+        asyncio.run(_run_peers(url, token, path, specs, conn, room_url))
     except BaseException as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         raise
 
 
 async def _run_peers(
-    url: str, token: str, path: str, specs: list[PeerSpec], conn: Connection
+    url: str,
+    token: str,
+    path: str,
+    specs: list[PeerSpec],
+    conn: Connection,
+    room_url: str | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     clients: list[RoomClient] = []
@@ -85,6 +98,8 @@ async def _run_peers(
     typists: list[tuple[int, float, Text, int]] = []
     for spec in specs:
         client = RoomClient(url, path, token=token)
+        if room_url is not None:
+            client.url = room_url
         await client.connect(timeout=60)
         clients.append(client)
         cells = client.notebook.ycells
@@ -159,6 +174,7 @@ def run_typing(
     keystrokes: int,
     interval: float,
     converge_timeout: float,
+    room_url: str | None = None,
 ) -> TypingRun:
     """Run each group of peers in a worker process; every typist types `keystrokes` times."""
     context = multiprocessing.get_context("spawn")
@@ -169,7 +185,7 @@ def run_typing(
             parent, child = context.Pipe()
             process = context.Process(
                 target=peer_worker,
-                args=(server.url, server.token, path, specs, child),
+                args=(server.url, server.token, path, specs, child, room_url),
                 daemon=True,
             )
             process.start()

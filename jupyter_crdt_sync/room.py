@@ -69,6 +69,8 @@ _ORIGIN_PEER_UPDATE = object()
 _UNDO_NOTHING = "jupyter-crdt-sync: no server-side undo"
 # The author of changes made on the server: the kernel actor's outputs, merged file edits.
 SERVER_ACTOR = "server"
+# The state vector of an empty document (no clients): what a joining window sends.
+_EMPTY_STATE_VECTOR = b"\x00"
 
 
 class StaleReplicaError(ProtocolError):
@@ -118,6 +120,10 @@ class Room:
         self._held_update: bytes | None = None
         # Only notebooks have content rules; any text is a valid text file.
         self._guard = None if text else ContentGuard(self.model, _ORIGIN_PEER_UPDATE)
+        # The sync step 2 that brings an empty replica up to date (a join), encoded at
+        # most once per change of the document, however many peers join meanwhile.
+        self._full_state_frame: bytes | None = None
+        self.state_encodings = 0  # how many times it was encoded (tests count them)
         self._subscription = self.doc.observe(self._on_transaction)
 
     def __repr__(self) -> str:
@@ -195,6 +201,7 @@ class Room:
 
     def _on_transaction(self, event: TransactionEvent) -> None:
         # Called synchronously at commit: only queue frames and flag listeners here.
+        self._full_state_frame = None
         if self._holding:
             self._held_update = event.update
             return
@@ -270,6 +277,14 @@ class Room:
             self._send_update(held, exclude=None)
         raise ProtocolError(f"content refused: {problem}")
 
+    def _full_state(self) -> bytes:
+        """The sync step 2 for a replica that has nothing yet: cached until the next change
+        (the observer drops it), so a burst of joins costs one encoding."""
+        if self._full_state_frame is None:
+            self.state_encodings += 1
+            self._full_state_frame = create_sync_step2_message(self.doc.get_update())
+        return self._full_state_frame
+
     # -- peers ---------------------------------------------------------------------------
 
     def add_peer(self, peer: Peer) -> None:
@@ -310,6 +325,9 @@ class Room:
             if not peer.sent_state_vector:
                 self._check_lineage(message.payload)
                 peer.sent_state_vector = True
+            if message.payload == _EMPTY_STATE_VECTOR:
+                self._send_when_durable(peer, self._full_state())
+                return
             try:
                 missing = self.doc.get_update(message.payload)
             except ValueError as exc:
@@ -371,6 +389,7 @@ class Room:
         self.peers.clear()
         self._change_listeners.clear()
         self.doc.unobserve(self._subscription)
+        self._full_state_frame = None
         if self._guard is not None:
             self._guard.close()
         # The journal holds this room's _release: drop the link both ways, so that the

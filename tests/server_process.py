@@ -34,6 +34,9 @@ class ServerProcess:
         extra_args: list[str] | None = None,
         data_dir: Path | None = None,
         token: str | None = None,
+        python: str = sys.executable,
+        extensions: dict[str, bool] | None = None,
+        ready_endpoint: str = "api/crdtsync/status",
     ) -> None:
         self.root_dir = root_dir
         self.port = free_port()
@@ -45,6 +48,11 @@ class ServerProcess:
         self.data_dir = data_dir or root_dir.parent / f"data-{self.port}"
         self._config = config or {}
         self._extra_args = extra_args or []
+        # Another Python (a virtual environment with another server extension: the
+        # benchmarks' jupyter-collaboration), its extensions, and what answers once it is up.
+        self._python = python
+        self._extensions = {"jupyter_crdt_sync": True} if extensions is None else extensions
+        self._ready_endpoint = ready_endpoint
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
@@ -52,7 +60,7 @@ class ServerProcess:
         config_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "ServerApp": {
-                "jpserver_extensions": {"jupyter_crdt_sync": True},
+                "jpserver_extensions": self._extensions,
                 "allow_root": True,
                 "open_browser": False,
                 "port": self.port,
@@ -71,8 +79,10 @@ class ServerProcess:
         # The store of room histories lives in the data dir: one per server under test.
         env["JUPYTER_DATA_DIR"] = str(self.data_dir)
         env.pop("JUPYTER_TOKEN", None)
+        if self._python != sys.executable:
+            env.pop("PYTHONPATH", None)  # nothing of this checkout in another environment
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", *self._extra_args],
+            [self._python, "-m", "jupyter_server", *self._extra_args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -87,7 +97,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
-                self.get_json("api/crdtsync/status")
+                self.get_json(self._ready_endpoint)
                 return self
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.1)

@@ -26,6 +26,32 @@ async def test_late_joiner_catches_up(make_notebook, connect):
     assert [late.source(cid) for cid in late.cell_ids()] == ["one", "two!", "three"]
 
 
+async def test_joins_between_two_changes_encode_the_document_once(
+    make_notebook, connect, room_manager
+):
+    make_notebook("nb.ipynb", ["one", "two"])
+    first = await connect("nb.ipynb")
+    room = room_manager.open_notebook("nb.ipynb").room
+    encodings = room.state_encodings
+    assert encodings >= 1  # the first join's
+    second = await connect("nb.ipynb")
+    third = await connect("nb.ipynb")
+    assert room.state_encodings == encodings  # no change since: the same encoding
+    assert second.content() == third.content() == first.content()
+    # A change: the next join gets it, encoded anew.
+    first.insert_text("cell-0", 3, "!")
+    await second.wait_for(lambda peer: peer.source("cell-0") == "one!")
+    fourth = await connect("nb.ipynb")
+    assert fourth.source("cell-0") == "one!"
+    assert room.state_encodings == encodings + 1
+    # A replica that has part of the document gets only what it misses, as before.
+    await third.disconnect()
+    first.insert_text("cell-1", 0, ">")
+    await third.connect()
+    assert third.source("cell-1") == ">two"
+    assert room.state_encodings == encodings + 1
+
+
 async def test_offline_peers_merge_preserving_intentions(make_notebook, connect, jp_root_dir):
     make_notebook("nb.ipynb", ["abcd"])
     peers = [await connect("nb.ipynb") for _ in range(3)]
