@@ -206,20 +206,28 @@ async function historyPanel(nb, a, b) {
   await a.runCell(0);
   await a.runCell(1);
   await b.waitForOutput(1, 'west');
+  await b.waitForPrompt(1, text => /^\[\d+\]:$/.test(text));
+  await sleep(3000); // the kernel's last records written back
   const ran = await waitForVersion(nb, v => v.authors.includes('server'));
   await a.typeInCell(3, '  # only the big ones');
   await a.page.keyboard.press('Escape');
   await a.cell(2).locator('.jp-InputPrompt').click();
   await a.page.keyboard.press('d');
   await a.page.keyboard.press('d');
-  await waitForVersion(nb, v => v.version > ran.version && v.cells_changed >= 2);
+  for (let i = 0; (await lab.readNotebook(nb)).cells.length !== 3; i++) {
+    if (i > 100) throw new Error('the deletion never reached the file');
+    await sleep(100);
+  }
+  await waitForVersion(nb, v => v.version > ran.version);
   await b.page.locator('.jp-crdtsync-HistoryButton').click();
   const panel = b.page.locator('#jupyter-crdt-sync-history');
   await panel.locator(`.jp-crdtsync-HistoryItem[data-version="${ran.version}"]`).click();
   await panel.locator('.jp-crdtsync-HistoryCell[data-change="removed"]').waitFor({ timeout: 10_000 });
-  await panel.locator('.jp-crdtsync-HistoryCell[data-change="changed"]').waitFor({ timeout: 10_000 });
+  await panel.locator('.jp-crdtsync-HistoryCell[data-change="changed"]').first().waitFor({ timeout: 10_000 });
   await panel.locator('.jp-crdtsync-HistoryDiff').first().evaluate(details => (details.open = true));
-  await panel.locator('.jp-crdtsync-HistoryCell[data-change="removed"]').scrollIntoViewIfNeeded();
+  await panel
+    .locator('.jp-crdtsync-HistoryCell[data-change="removed"]')
+    .evaluate(cell => cell.scrollIntoView({ block: 'start' }));
   await dismissToasts(b);
   await b.page.mouse.move(0, 0);
   await compose('history-panel.png', [
@@ -240,6 +248,9 @@ async function waitForVersion(nb, predicate, timeout = 20_000) {
 }
 
 async function dismissToasts(window) {
+  // JupyterLab's "notified about official Jupyter news?" question, and any other toast.
+  const no = window.page.locator('.Toastify__toast button', { hasText: /^No$/ });
+  if (await no.count()) await no.first().click().catch(() => {});
   for (const close of await window.page.locator('.Toastify__close-button').all()) await close.click().catch(() => {});
   await sleep(500);
 }

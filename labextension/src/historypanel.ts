@@ -376,7 +376,7 @@ export class HistoryPanel extends Panel {
       const pre = new Widget({ node: element('pre', 'jp-crdtsync-HistorySource', source) });
       box.addWidget(pre);
     }
-    if (diff?.source_diff) {
+    if (diff?.source_diff && change === 'changed') {
       const details = element('details', 'jp-crdtsync-HistoryDiff');
       details.append(element('summary', undefined, 'What changed'), element('pre', undefined, diff.source_diff));
       box.addWidget(new Widget({ node: details }));
