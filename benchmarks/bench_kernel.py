@@ -51,7 +51,7 @@ from benchmarks.report import table  # noqa: E402
 from jupyter_crdt_sync.client import RoomClient, room_url  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 
-SECTIONS = ("first_output", "throughput", "flood")
+SECTIONS = ("first_output", "throughput", "flood", "notebook")
 SERVER_CONFIG = {"CRDTSync": {"eviction_delay": 0.5}}
 TIMEOUT = 600.0
 
@@ -409,6 +409,134 @@ def bench_flood(root: Path, options: Options) -> str:
     return f"{title}\n\n{table(headers, rows, text_columns=1)}"
 
 
+# -- 4. a 100-cell notebook against nbclient on the same kernel ----------------------------
+
+NOTEBOOK_CELLS = 100
+WINDOWS = 10
+
+
+def hundred_cells() -> list[str]:
+    """A notebook of small cells of the usual kinds: assignments, prints, results, displays."""
+    kinds = [
+        "x{i} = {i} * 2",
+        "print('cell {i}')",
+        "{i} ** 2",
+        "from IPython.display import display\ndisplay({{'text/plain': 'shown {i}'}}, raw=True)",
+    ]
+    return [kinds[i % len(kinds)].format(i=i) for i in range(NOTEBOOK_CELLS)]
+
+
+async def _seen_by_all(windows: list[RoomClient], cell_id: str, msg_id: str) -> list[float]:
+    """When each window saw the first output of the request (monotonic times)."""
+
+    async def one(window: RoomClient) -> float:
+        await window.wait_for(
+            lambda r: r.execution(cell_id)["msg_id"] == msg_id and bool(r.outputs(cell_id)),
+            timeout=TIMEOUT,
+        )
+        return time.monotonic()
+
+    return list(await asyncio.gather(*(one(window) for window in windows)))
+
+
+async def _notebook(server: ServerProcess, path: str, runs: int) -> dict[str, list[float]]:
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from nbclient import NotebookClient
+
+    # Two windows that replicate everything (their first outputs are timed), the others
+    # frame readers, so that the benchmark process does not compete with the server and
+    # the kernel for the two cores more than a browser elsewhere would.
+    windows = [await connect_peer(server, path) for _ in range(2)]
+    readers = await open_readers(server, path, WINDOWS - len(windows))
+    requester = RoomClient(server.url, path, token=server.token)  # HTTP only
+    ids = [f"cell-{i}" for i in range(NOTEBOOK_CELLS)]
+
+    async def through_actor() -> float:
+        started = time.monotonic()
+        msg_ids = await requester.execute(ids, timeout=TIMEOUT)
+        await asyncio.gather(
+            *(w.wait_for_execution(ids[-1], msg_ids[-1], TIMEOUT) for w in windows)
+        )
+        return time.monotonic() - started
+
+    # Warm: the kernel starts, the imports are done.
+    await through_actor()
+    status = server.get_json("api/crdtsync/status")
+    kernel_id = next(r["kernel"]["id"] for r in status["rooms"] if r["path"] == path)
+    kc = AsyncKernelClient(connection_file=str(server.runtime_dir / f"kernel-{kernel_id}.json"))
+    kc.load_connection_file()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=TIMEOUT)
+    notebook = nbformat.read(str(server.root_dir / path), as_version=4)
+    client = NotebookClient(notebook, timeout=int(TIMEOUT), kernel_name="python3")
+    client.kc = kc
+
+    async def through_nbclient() -> float:
+        started = time.monotonic()
+        for index, cell in enumerate(notebook.cells):
+            await client.async_execute_cell(cell, index)
+        return time.monotonic() - started
+
+    times: dict[str, list[float]] = {"actor": [], "nbclient": [], "first": [], "first_max": []}
+    for run in range(runs):
+        # Alternate which goes first, so that neither always meets a warmer machine.
+        order = (
+            (through_actor, through_nbclient) if run % 2 == 0 else (through_nbclient, through_actor)
+        )
+        for measure in order:
+            elapsed = await measure()
+            times["actor" if measure is through_actor else "nbclient"].append(elapsed)
+        # First output in every window: one print, asked for alone.
+        started = time.monotonic()
+        (msg_id,) = await requester.execute("cell-1", timeout=TIMEOUT)
+        seen = await _seen_by_all(windows, "cell-1", msg_id)
+        times["first"].extend(t - started for t in seen)
+        times["first_max"].append(max(seen) - started)
+        await windows[0].wait_for_execution("cell-1", msg_id, TIMEOUT)
+    kc.stop_channels()
+    for window in windows:
+        await window.disconnect()
+    for reader in readers:
+        await reader.close()
+    return times
+
+
+def bench_notebook(root: Path, options: Options) -> str:
+    path = write_notebook(root / "hundred.ipynb", hundred_cells())
+    runs = 3 if options.repeats < 50 else 10
+    with ServerProcess(root, config=SERVER_CONFIG) as server:
+        log(f"notebook: {NOTEBOOK_CELLS} cells, {runs} runs each way, {WINDOWS} windows")
+        times = asyncio.run(_notebook(server, path, runs))
+    actor, theirs = statistics.median(times["actor"]), statistics.median(times["nbclient"])
+    rows = [
+        [
+            f"{NOTEBOOK_CELLS} cells, run all",
+            str(runs),
+            ms(actor),
+            ms(theirs),
+            f"{actor / theirs:.2f}",
+            ms(statistics.median(times["first"])),
+            ms(percentile(times["first"], 95)),
+            ms(statistics.median(times["first_max"])),
+        ]
+    ]
+    headers = [
+        "notebook",
+        "runs",
+        "actor ms (p50)",
+        "nbclient ms (p50)",
+        "actor / nbclient",
+        "first output per window p50 ms",
+        "p95 ms",
+        "all windows p50 ms",
+    ]
+    title = (
+        f"### A {NOTEBOOK_CELLS}-cell notebook through the actor ({WINDOWS} windows: 2 "
+        "replicas timed, the rest frame readers) and through nbclient, on the same kernel"
+    )
+    return f"{title}\n\n{table(headers, rows, text_columns=1)}"
+
+
 # -- main ----------------------------------------------------------------------------------
 
 
@@ -444,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_output": bench_first_output,
         "throughput": bench_throughput,
         "flood": bench_flood,
+        "notebook": bench_notebook,
     }
     with tempfile.TemporaryDirectory(prefix="bench-kernel-") as tmp:
         root = Path(tmp) / "root"

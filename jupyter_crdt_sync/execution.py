@@ -223,6 +223,7 @@ class CellExecution:
         self._displays = displays
         self._hint = 0
         self._timing: dict[str, str] = {}
+        self._started = False
         self._stream: _OpenStream | None = None
         self._cell_bytes = 0
         self._cell_full = False
@@ -279,6 +280,10 @@ class CellExecution:
                 del metadata["execution"]
 
     def start(self) -> None:
+        """The kernel took the request (its first message): the cell shows it runs."""
+        if self._started:
+            return
+        self._started = True
         cell = self._cell()
         if cell is not None:
             cell["execution_state"] = RUNNING
@@ -331,6 +336,7 @@ class CellExecution:
     def handle_iopub(self, msg: dict[str, Any]) -> None:
         msg_type = msg["header"]["msg_type"]
         content = msg["content"]
+        self.start()
         if msg_type == "status":
             state = content.get("execution_state")
             if state in ("busy", "idle"):

@@ -212,11 +212,12 @@ class KernelActor:
         self._running = execution
         self._outcome = outcome = asyncio.get_running_loop().create_future()
         try:
-            execution.start()
             if link.closed:
                 # The kernel restarted or went away since the link was opened.
                 self._end_running("aborted")
             else:
+                # Sent first: the cell shows `running` with the kernel's first message
+                # (one document change fewer per cell, and none before the send).
                 link.execute(
                     execution.msg_id, execution.code, stop_on_error=not execution.allow_errors
                 )

@@ -336,7 +336,7 @@ class FileWriter:
             ids = document_cell_ids(notebook, full)
             entries = await prepare_cells(full["cells"], ids, minor, self._notary)
         content["cells"] = [entry.cell for entry in entries]
-        self._drop_placeholders(content)
+        self.drop_placeholders(content)
         if self._complete is not None:
             self._complete(content)
         return content, entries
@@ -397,7 +397,7 @@ class FileWriter:
         await ensure_async(cm.save(model, self.path))
         return None
 
-    def _drop_placeholders(self, content: dict[str, Any]) -> None:
+    def drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
         for key, placeholder in self._metadata_absent.items():
             if metadata.get(key) == placeholder:

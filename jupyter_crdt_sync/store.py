@@ -369,9 +369,9 @@ class Store:
     ) -> int | None:
         """Record, durably and in order with the room's updates, the notebook the room is
         about to write to its file, and with it the `version` if one is given: the number
-        recorded (None if nothing changed since the newest version). With `file`, the
-        file's bytes in pieces (notebook_json.py), the store keeps those, and their
-        SHA-256 as the fingerprint; both are made on the writer thread."""
+        of the version that holds it (the newest, if nothing changed since). With
+        `file`, the file's bytes in pieces (notebook_json.py), the store keeps those, and
+        their SHA-256 as the fingerprint; both are made on the writer thread."""
         done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         pending = _Pending(path, "file", b"", done=done, version=version)
         pending.file = (file, file_content, cell_ids)
@@ -391,10 +391,11 @@ class Store:
         return await self._run(self._history_call, "list", path)
 
     async def read_version(
-        self, path: str, number: int
+        self, path: str, number: int, only: list[str] | None = None
     ) -> tuple[dict[str, Any], list[str], float] | None:
-        """The notebook at a version, its document cell ids and its time; None if none."""
-        return await self._run(self._history_call, "read", path, number)
+        """The notebook at a version, its document cell ids and its time; None if none.
+        With `only` (cell ids), the other cells are empty dicts."""
+        return await self._run(self._history_call, "read", path, number, only)
 
     async def history_deleted_at(self, path: str) -> float | None:
         """When the notebook of this history was deleted (None: not deleted)."""
