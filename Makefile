@@ -45,5 +45,6 @@ lint:
 	$(PYTHON) -m ruff format --check .
 
 bench:  ## the benchmarks of docs/performance.md
+	$(PYTHON) benchmarks/bench_versus.py
 	$(PYTHON) benchmarks/bench_rooms.py
 	$(PYTHON) benchmarks/bench_kernel.py

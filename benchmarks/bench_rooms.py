@@ -100,8 +100,16 @@ def log(message: str) -> None:
 # -- notebooks, tables, server helpers -----------------------------------------------------
 
 
-def write_notebook(path: Path, cells: int, *, outputs: bool = False, seed: int = 0) -> Path:
-    """A notebook of `cells` code cells with ids cell-0...; with outputs, ~10 kB per cell."""
+def write_notebook(
+    path: Path,
+    cells: int,
+    *,
+    outputs: bool = False,
+    seed: int = 0,
+    output_bytes: int = OUTPUT_BYTES,
+) -> Path:
+    """A notebook of `cells` code cells with ids cell-0...; with outputs, one image of
+    `output_bytes` random bytes per cell (~10 kB of base64 by default)."""
     rng = random.Random(seed)
     notebook_cells = []
     for index in range(cells):
@@ -111,7 +119,7 @@ def write_notebook(path: Path, cells: int, *, outputs: bool = False, seed: int =
         )
         cell["id"] = f"cell-{index}"
         if outputs:
-            image = base64.b64encode(rng.randbytes(OUTPUT_BYTES)).decode("ascii")
+            image = base64.b64encode(rng.randbytes(output_bytes)).decode("ascii")
             data = {"image/png": image, "text/plain": "<Figure size 640x480 with 1 Axes>"}
             cell["outputs"] = [nbformat.v4.new_output("display_data", data=data)]
         notebook_cells.append(cell)

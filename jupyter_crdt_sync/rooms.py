@@ -21,6 +21,7 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 
 from .location import moved_path
+from .memory import ReleaseAfterEviction
 from .notebook_file import FileWriter, check_notebook, is_notebook_path, normalize_path
 from .open_notebook import OpenNotebook, RoomSettings
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED, Peer
@@ -68,6 +69,8 @@ class RoomManager:
         self._renames = 0
         # Paths whose rooms this process closed: their kernels may still run.
         self._closed_here: set[str] = set()
+        # The memory of closed rooms goes back to the OS after a burst of evictions.
+        self.memory = ReleaseAfterEviction()
         self._stopped = False
 
     @property
@@ -314,10 +317,13 @@ class RoomManager:
             if self._open.get(owner.path) is owner:
                 del self._open[owner.path]
             self._closed_here.add(owner.path)
+            if not self._stopped:
+                self.memory.room_closed()
 
     async def stop(self) -> None:
         """Write every room back and close it: the server is shutting down."""
         self._stopped = True
+        self.memory.cancel()
         for timer in self._eviction_timers.values():
             timer.cancel()
         self._eviction_timers.clear()

@@ -134,9 +134,13 @@ async def test_status_lists_rooms(make_notebook, connect, jp_fetch):
             "kernel",
             "widgets",
         }
-    await asyncio.sleep(0.3)
-    response = await jp_fetch("api", "crdtsync", "status")
-    rooms = {room["path"]: room for room in json.loads(response.body)["rooms"]}
+    # Written after save_delay; the write itself runs on worker threads (notebook_save.py).
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        response = await jp_fetch("api", "crdtsync", "status")
+        rooms = {room["path"]: room for room in json.loads(response.body)["rooms"]}
+        if rooms["a.ipynb"]["last_saved"] is not None:
+            break
     assert rooms["a.ipynb"]["dirty"] is False
     assert rooms["a.ipynb"]["last_saved"] is not None
     assert rooms["sub/b.ipynb"]["last_saved"] is None
