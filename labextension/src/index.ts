@@ -10,7 +10,8 @@ import { PageConfig } from '@jupyterlab/coreutils';
 import {
   INotebookCellExecutor,
   INotebookTracker,
-  INotebookWidgetFactory
+  INotebookWidgetFactory,
+  NotebookWidgetFactory
 } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -42,7 +43,10 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
   autoStart: true,
   requires: [INotebookWidgetFactory],
   provides: IRoomBindings,
-  activate: (app: JupyterFrontEnd, notebookFactory: any): IRoomBindings => {
+  activate: (
+    app: JupyterFrontEnd,
+    notebookFactory: NotebookWidgetFactory.IFactory
+  ): IRoomBindings => {
     const contents = app.serviceManager.contents as Contents.IManager & {
       defaultDrive?: Contents.IDrive;
     };
@@ -61,7 +65,9 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
       return rooms;
     }
     registry.register(CONTENT_PROVIDER_ID, rooms);
-    notebookFactory.contentProviderId = CONTENT_PROVIDER_ID;
+    // Settable since JupyterLab 4.4, typed read-only.
+    (notebookFactory as { contentProviderId?: string }).contentProviderId =
+      CONTENT_PROVIDER_ID;
     // Text files too: the file editor's documents are bound to the room of their file.
     const bindEditor = (name: string) => {
       const factory = app.docRegistry.getWidgetFactory(name) as any;

@@ -50,7 +50,7 @@ async function hasSettingsRoom(settings: ServerConnection.ISettings): Promise<bo
       {},
       settings
     );
-    return response.ok && (await response.json()).settings != null;
+    return response.ok && ((await response.json()).settings ?? null) !== null;
   } catch {
     return false;
   }
