@@ -71,7 +71,11 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
     // Text files too: the file editor's documents are bound to the room of their file.
     const bindEditor = (name: string) => {
       const factory = app.docRegistry.getWidgetFactory(name) as any;
-      if (name === TEXT_EDITOR_FACTORY && factory && !factory.contentProviderId) {
+      if (
+        name === TEXT_EDITOR_FACTORY &&
+        factory &&
+        !factory.contentProviderId
+      ) {
         factory.contentProviderId = CONTENT_PROVIDER_ID;
       }
     };
@@ -87,7 +91,8 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
       warnIfJupyterCollaboration({
         frontEnd: app.hasPlugin(JUPYTER_COLLABORATION_PLUGIN),
         serverExtension: PageConfig.getOption('disableRTC') !== '',
-        oursBindsNotebooks: notebookFactory.contentProviderId === CONTENT_PROVIDER_ID
+        oursBindsNotebooks:
+          notebookFactory.contentProviderId === CONTENT_PROVIDER_ID
       })
     );
     return rooms;
@@ -104,7 +109,10 @@ const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
   autoStart: true,
   requires: [IRoomBindings],
   provides: INotebookCellExecutor,
-  activate: (app: JupyterFrontEnd, rooms: IRoomBindings): INotebookCellExecutor =>
+  activate: (
+    app: JupyterFrontEnd,
+    rooms: IRoomBindings
+  ): INotebookCellExecutor =>
     new RoomCellExecutor(rooms, app.serviceManager.serverSettings)
 };
 

@@ -58,7 +58,11 @@ export async function postJson<T>(
       settings
     );
   } catch (error) {
-    throw new RoomApiError(describe(0, String((error as Error)?.message ?? error)), 0, '');
+    throw new RoomApiError(
+      describe(0, String((error as Error)?.message ?? error)),
+      0,
+      ''
+    );
   }
   if (!response.ok) {
     const serverMessage = await readServerMessage(response);
