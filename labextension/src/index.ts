@@ -26,6 +26,8 @@ import { announceRoomEnds, warnIfJupyterCollaboration } from './notices';
 import { showQueuedCells } from './queuedprompt';
 import { followTrust } from './trust';
 import { ConnectionStatusItem } from './statusitem';
+import { CollaboratorAvatars } from './avatars';
+import type { IAwarenessLike } from './remotecursors';
 import { IRoomBindings } from './tokens';
 
 export { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
@@ -135,6 +137,12 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((__, panel) => {
       const { context } = panel;
       if (rooms.bindingOf(context.model.sharedModel)) {
+        // Who else is in this notebook.
+        const avatars = new CollaboratorAvatars(
+          context.model.sharedModel.awareness as unknown as IAwarenessLike
+        );
+        panel.toolbar.insertItem(10, 'crdtsync-collaborators', avatars);
+        panel.disposed.connect(() => avatars.dispose());
         showQueuedCells(panel);
         followTrust(panel);
         // Renamed elsewhere: the room moved with its peers; reconnects, saves and runs
