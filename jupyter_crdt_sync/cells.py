@@ -40,6 +40,16 @@ def multiline(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def plain(value: Any) -> Any:
+    """NotebookNode trees (and any dict or list) as builtin dicts and lists, so that
+    comparisons are cheap and exact."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
 def cell_source(cell: dict[str, Any]) -> str:
     """A plain cell's source as one string (cells of unknown types may have none)."""
     return multiline(cell.get("source", ""))

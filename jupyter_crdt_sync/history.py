@@ -17,7 +17,7 @@ from tornado.web import HTTPError
 
 from .history_store import VersionRequest
 from .notebook_file import check_notebook, file_view, normalize_path
-from .restore import RestoreError
+from .restore import MissingVersionError, RestoreError
 from .rooms import RoomManager
 from .store import Store
 from .versions import diff
@@ -116,14 +116,12 @@ class NotebookHistory:
                 raise HTTPError(409, f"the room of {path!r} is closing; try again")
             try:
                 recorded, restored = await owner.restore(number, cell_ids, user)
-            except LookupError as exc:
+            except MissingVersionError as exc:
                 raise HTTPError(404, str(exc)) from exc
             except RestoreError as exc:
                 raise HTTPError(400, str(exc)) from exc
             except OSError as exc:
-                raise HTTPError(500, f"restored in the room, not written: {exc}") from exc
-        if recorded is None:
-            recorded = await self._newest(path)
+                raise HTTPError(500, f"restored in the room, not recorded: {exc}") from exc
         self._log.info(
             "[room] %r: %s restored %s of version %d (now version %s)",
             path,

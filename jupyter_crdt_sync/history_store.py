@@ -65,6 +65,8 @@ class VersionRequest:
     authors: list[str]
     note: dict[str, Any] | None = None
     time: float | None = None
+    # The notebook is that of this stored version (a whole restore): nothing to encode.
+    same_as: int | None = None
 
 
 @dataclass
@@ -85,9 +87,9 @@ class HistoryTables:
     # -- recording -------------------------------------------------------------------------
 
     def record(self, path: str, request: VersionRequest) -> int | None:
-        """Record a version, inside the caller's transaction; its number, or None if it
-        is the same notebook as the newest version or cannot be recorded (the reason in
-        `errors`: a bad version must not stop the store's other writes)."""
+        """Record a version, inside the caller's transaction: its number (the newest
+        version's if it is the same notebook), or None if it cannot be recorded (the
+        reason in `errors`: a bad version must not stop the store's other writes)."""
         self._db.execute("SAVEPOINT version")
         try:
             number = self._record(path, request)
@@ -107,12 +109,25 @@ class HistoryTables:
         self._latest.clear()
 
     def _record(self, path: str, request: VersionRequest) -> int | None:
+        if request.same_as is not None:
+            return self.copy(path, request.same_as, request)
         encoded = encode(request.content, request.cell_ids)
         latest = self._newest(path)
         if latest is not None and (latest.meta, latest.chunks) == (encoded.meta, encoded.chunks):
             self._db.execute("UPDATE history_paths SET deleted_at = NULL WHERE path = ?", (path,))
-            return None
+            return latest.version
         self._write_blobs(encoded, latest)
+        return self._insert(path, request, encoded.meta, encoded.chunks, encoded.entries, latest)
+
+    def _insert(
+        self,
+        path: str,
+        request: VersionRequest,
+        meta: str,
+        chunks: list[str],
+        entries: list[Entry],
+        latest: _Latest | None,
+    ) -> int:
         row = self._db.execute(
             "SELECT last_version FROM history_paths WHERE path = ?", (path,)
         ).fetchone()
@@ -129,13 +144,13 @@ class HistoryTables:
                 number,
                 request.time if request.time is not None else time.time(),
                 json.dumps(sorted(set(request.authors))),
-                cells_changed(latest.entries if latest else None, encoded.entries),
-                encoded.meta,
-                " ".join(encoded.chunks),
+                cells_changed(latest.entries if latest else None, entries),
+                meta,
+                " ".join(chunks),
                 json.dumps(request.note) if request.note else None,
             ),
         )
-        self._latest[path] = _Latest(number, encoded.meta, encoded.chunks, encoded.entries)
+        self._latest[path] = _Latest(number, meta, chunks, entries)
         return number
 
     def _write_blobs(self, encoded: EncodedVersion, latest: _Latest | None) -> None:
@@ -214,8 +229,11 @@ class HistoryTables:
         ).fetchone()
         return None if row is None else row[0]
 
-    def read(self, path: str, number: int) -> tuple[dict[str, Any], list[str], float] | None:
-        """The notebook at a version, its cell ids and its time; None if there is none."""
+    def read(
+        self, path: str, number: int, only: list[str] | None = None
+    ) -> tuple[dict[str, Any], list[str], float] | None:
+        """The notebook at a version, its cell ids and its time; None if there is none.
+        With `only`, the other cells are left empty ({}), and not read."""
         row = self._db.execute(
             "SELECT meta, chunks, time FROM history_versions WHERE path = ? AND version = ?",
             (path, number),
@@ -225,12 +243,32 @@ class HistoryTables:
         meta, chunks, when = row
         entries = self._entries(chunks.split())
         names = {meta}
+        if only is not None:
+            wanted = set(only)
+            entries = [e if e[0] in wanted else (e[0], "", "") for e in entries]
         for _, body, outputs in entries:
-            names.add(body)
+            if body:
+                names.add(body)
             if outputs:
                 names.add(outputs)
         blobs = self._blobs(list(names))
         return decode(blobs[meta], entries, blobs), [entry[0] for entry in entries], when
+
+    def copy(self, path: str, number: int, request: VersionRequest) -> int | None:
+        """Record version `number` again, as the newest, with the request's authors, note
+        and time (a whole restore: the same notebook, nothing to encode)."""
+        row = self._db.execute(
+            "SELECT meta, chunks FROM history_versions WHERE path = ? AND version = ?",
+            (path, number),
+        ).fetchone()
+        if row is None:
+            return None
+        meta, chunks = row[0], row[1].split()
+        latest = self._newest(path)
+        if latest is not None and (latest.meta, latest.chunks) == (meta, chunks):
+            return latest.version
+        entries = self._entries(chunks)
+        return self._insert(path, request, meta, chunks, entries, latest)
 
     def _entries(self, chunks: list[str]) -> list[Entry]:
         blobs = self._blobs(chunks)

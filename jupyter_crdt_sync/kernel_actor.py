@@ -17,6 +17,10 @@ the actor has work it holds the room open, so a script may ask for execution and
 Each actor belongs to one open notebook (open_notebook.py): it reads the notebook's path
 and room from its owner, so a rename takes its queue, its kernel and its widget state
 along, and the owner stops it when the room closes.
+
+Outputs that an ipywidgets Output widget captures (`with out:`, in a cell or in a widget
+callback that a window's slider ran) go into that widget's state, not into the cell
+(output_capture.py).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from tornado.web import HTTPError
 
 from .cells import find_cell
 from .execution import CellExecution, DisplayIndex, OutputLimits, stdin_message
-from .kernel_link import KernelLink, Message
+from .kernel_link import COMM_MESSAGES, KernelLink, Message
 from .location import moved_path
 from .notebook_file import is_notebook_path, normalize_path
 from .open_notebook import OpenNotebook
+from .output_capture import OutputCapture
 from .room import Room
 from .rooms import RoomManager
 
@@ -92,6 +97,8 @@ class KernelActor:
         self.displays = DisplayIndex(owner.room.notebook)
         # Set when a kernel that died and is being restarted by Jupyter is back.
         self._kernel_back: asyncio.Event | None = None
+        # Outputs that Output widgets capture go to their state, not to the cell.
+        self._capture = OutputCapture(owner.room.widgets, self._send_comm)
 
     def __repr__(self) -> str:
         return f"<KernelActor {self.path!r} queue={len(self._queue)}>"
@@ -112,15 +119,8 @@ class KernelActor:
         link_kernel = self._link.kernel_id if self._link is not None else None
         return kernel_id in (self.kernel_id, link_kernel)
 
-    def _on_comm(self, messages: list[Message]) -> None:
-        room = self._owner.room
-        if room.closing:
-            return
-        with room.doc.transaction():
-            for message in messages:
-                self._owner.widgets.handle(message)
-
     def _clear_widgets(self) -> None:
+        self._capture.clear()
         if not self._owner.room.closing:
             self._owner.widgets.clear()
 
@@ -260,7 +260,6 @@ class KernelActor:
                 on_reply=self._on_reply,
                 on_kernel_event=lambda action: self.on_kernel_event(kernel_id, action),
                 log=self._log,
-                on_comm=self._on_comm,
             )
             self._link = link
             try:
@@ -278,18 +277,49 @@ class KernelActor:
             link.close().add_done_callback(lambda _: self._old_links.discard(link))
 
     def _on_iopub(self, messages: list[Message]) -> None:
-        execution = self._running
-        if execution is None:
+        """A batch of IOPub messages, in the kernel's order: widget comm messages, outputs
+        an Output widget captures, and the running cell's messages."""
+        room = self._owner.room
+        if room.closing:
             return
+        execution = self._running
+        capture = self._capture
+        ended: list[str] = []
         # One transaction per batch: one update to the peers, not one per message.
-        execution.handle_iopub_batch(
-            [
-                m
-                for m in messages
-                if (m.get("parent_header") or {}).get("msg_id") == execution.msg_id
-            ]
-        )
-        self._check_complete(execution)
+        with room.doc.transaction():
+            cell_messages: list[Message] = []
+            for msg in messages:
+                msg_type = msg.get("msg_type")
+                parent = (msg.get("parent_header") or {}).get("msg_id")
+                if msg_type in COMM_MESSAGES:
+                    # Comm messages may change which widget captures: apply the cell's
+                    # messages before them first.
+                    self._to_cell(execution, cell_messages)
+                    self._owner.widgets.handle(capture.without_echo(msg))
+                    capture.follow(msg)
+                elif capture.take(msg):
+                    self._to_cell(execution, cell_messages)
+                else:
+                    if msg_type == "status" and msg["content"].get("execution_state") == "idle":
+                        ended.append(parent)
+                    if execution is not None and parent == execution.msg_id:
+                        cell_messages.append(msg)
+            self._to_cell(execution, cell_messages)
+            capture.flush()
+        for request_id in ended:
+            capture.request_ended(request_id)
+        if execution is not None:
+            self._check_complete(execution)
+
+    @staticmethod
+    def _to_cell(execution: CellExecution | None, messages: list[Message]) -> None:
+        if execution is not None and messages:
+            execution.handle_iopub_batch(messages)
+        messages.clear()
+
+    def _send_comm(self, comm_id: str, data: dict[str, Any], parent: Message) -> None:
+        if self._link is not None:
+            self._link.send_comm(comm_id, data, parent)
 
     def _on_reply(self, msg: Message) -> None:
         execution = self._running

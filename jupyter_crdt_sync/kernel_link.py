@@ -1,9 +1,10 @@
 """The kernel actor's own client of one kernel.
 
-It has its own shell and IOPub sockets, apart from every window's and console's, and
-passes on as outputs only the messages whose parent is a request it sent: output of a
-console on the same kernel never reaches a cell. Comm messages (widget state) are passed on
-whatever their parent.
+It has its own shell and IOPub sockets, apart from every window's and console's. It
+passes every IOPub message on to the actor, in the kernel's order, and the actor keeps
+those of requests it sent (output of a console on the same kernel never reaches a cell),
+comm messages (widget state), and outputs an Output widget captures. Only replies to its
+own requests are passed on from the shell channel.
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ class KernelLink:
         on_reply: Callable[[Message], None],
         on_kernel_event: Callable[[str], None],
         log: Logger,
-        on_comm: Callable[[list[Message]], None] | None = None,
     ) -> None:
         self.kernel_id = kernel_id
         self._kernel_manager = kernel_manager
+        # Every IOPub message, in the kernel's order, in batches: the actor picks its
+        # requests' messages, the comm messages (widgets) whatever request they answer
+        # (a change made in any window reaches IOPub as the kernel's echo), and the
+        # outputs an Output widget captures (a widget callback runs under the request of
+        # the window that moved the slider).
         self._on_iopub = on_iopub
-        # Comm messages (widgets) whatever request they answer: a change made in any
-        # window reaches IOPub as the kernel's echo.
-        self._on_comm = on_comm
         self._on_reply = on_reply
         # The kernel restarter's callbacks: "autorestart" as a dead kernel is being
         # restarted, "dead" when it could not be.
@@ -52,6 +54,12 @@ class KernelLink:
         self._on_dead = lambda: on_kernel_event("dead")
         self._log = log
         self._client: AsyncKernelClient | None = None
+        # Comm messages (Output widget state) go out on a shell socket of their own, which
+        # nothing reads: sent on the socket whose replies `_read_shell` awaits, while a
+        # reply was arriving, the reply was sometimes never seen (1 run in 4 of
+        # tests/test_widgets_kernel.py::test_output_widgets_capture_on_the_server hung).
+        # Comm messages have no reply.
+        self._comm_client: AsyncKernelClient | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._sent: set[str] = set()
         self._closing: asyncio.Future[None] | None = None
@@ -133,6 +141,8 @@ class KernelLink:
             # Only these two were started; stop_channels() would create the others.
             self._client.shell_channel.stop()
             self._client.iopub_channel.stop()
+        if self._comm_client is not None:
+            self._comm_client.shell_channel.stop()
 
     def _parent_id(self, msg: Message) -> str | None:
         parent = msg.get("parent_header") or {}
@@ -152,20 +162,31 @@ class KernelLink:
             except (ValueError, KeyError) as exc:
                 self._log.warning("[kernel] %r: unreadable IOPub message: %s", self, exc)
                 continue
-            comms = [msg for msg in batch if msg.get("msg_type") in COMM_MESSAGES]
-            if comms and self._on_comm is not None and not self.closed:
+            if not self.closed:
                 try:
-                    self._on_comm(comms)
-                except Exception:
-                    self._log.exception("[kernel] %r: comm messages not applied", self)
-            ours = [msg for msg in batch if self._parent_id(msg) in self._sent]
-            if ours and not self.closed:
-                try:
-                    self._on_iopub(ours)
+                    self._on_iopub(batch)
                 except Exception:
                     self._log.exception("[kernel] %r: IOPub messages not applied", self)
             # Let websocket traffic through between batches.
             await asyncio.sleep(0)
+
+    def send_comm(self, comm_id: str, data: dict[str, Any], parent: Message) -> None:
+        """Send a comm message to the kernel, as a front-end does (no reply expected)."""
+        if self._client is None or self.closed:
+            return
+        if self._comm_client is None:
+            try:
+                manager = self._kernel_manager.get_kernel(self.kernel_id)
+            except KeyError:
+                return  # the kernel is gone: its widgets with it
+            self._comm_client = manager.client()
+            self._comm_client.session.session = str(uuid.uuid4())
+            self._comm_client.start_channels(
+                shell=True, iopub=False, stdin=False, hb=False, control=False
+            )
+        content = {"comm_id": comm_id, "data": data}
+        msg = self._comm_client.session.msg("comm_msg", content, parent=parent or None)
+        self._comm_client.shell_channel.send(msg)
 
     async def _read_shell(self) -> None:
         assert self._client is not None

@@ -114,7 +114,7 @@ def merge_into_notebook(
 
         for key, cell in zip(theirs_keys, theirs["cells"], strict=True):
             known = key in base_by_key and key in ours_position
-            if known and _merge_cell(ycells[ours_position[key]], base_by_key[key], cell):
+            if known and merge_cell(ycells[ours_position[key]], base_by_key[key], cell):
                 report.changed.append(key)
 
         theirs_set = set(theirs_keys)
@@ -165,7 +165,8 @@ def _theirs_cell_keys(
     return [key or uuid.uuid4().hex[:8] for key in keys]
 
 
-def _merge_cell(ycell: Map, base: dict[str, Any], theirs: dict[str, Any]) -> bool:
+def merge_cell(ycell: Map, base: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Bring the changes base -> theirs of one cell into the document's cell."""
     changed = False
     base_source, theirs_source = cell_source(base), cell_source(theirs)
     if base_source != theirs_source:

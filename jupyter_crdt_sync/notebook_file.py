@@ -15,13 +15,20 @@ from datetime import datetime, timezone
 from logging import Logger
 from typing import Any
 
+import nbformat
 from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
 from jupyter_ydoc import YNotebook, YUnicode
+from jupyter_ydoc.utils import cast_all
+from pycrdt import Map
 from tornado.web import HTTPError
 
+from .cell_cache import CellCache, CellEntry, prepare_cells
+from .cells import plain
 from .location import Location
-from .writable import writable_notebook
+from .notebook_json import NotebookText, notebook_text
+from .notebook_save import FileStat, can_save_text, save_text
+from .writable import Writable, left_out_name, left_out_problem, writable_top
 
 # What jupyter_ydoc fills in when a notebook has no kernelspec or language_info: written
 # back, it would change a file that nobody edited.
@@ -70,7 +77,7 @@ async def read_notebook(contents_manager: ContentsManager, path: str) -> dict[st
     content = model.get("content")
     if not isinstance(content, dict) or content.get("nbformat") != 4:
         raise HTTPError(400, f"{path!r} is not an nbformat 4 notebook")
-    return _plain(content)
+    return plain(content)
 
 
 def file_view(content: dict[str, Any]) -> dict[str, Any]:
@@ -89,15 +96,6 @@ def file_view(content: dict[str, Any]) -> dict[str, Any]:
 
 
 _TRANSIENT_METADATA = ("signature", "orig_nbformat", "orig_nbformat_minor")
-
-
-def _plain(value: Any) -> Any:
-    """NotebookNode trees as builtin dicts and lists, so comparisons are cheap and exact."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 class WrittenFile:
@@ -120,6 +118,10 @@ class WrittenFile:
         # its cells (files < 4.5 have none; text files none either).
         self.content = view(content)
         self.cell_ids = cell_ids
+        # The file's text (its pieces) and which file it is, when the room wrote it
+        # (notebook_json.py, notebook_save.py).
+        self.text: list[bytes] | None = None
+        self.stat: FileStat | None = None
         # What the writer is writing right now, if anything.
         self.writing: dict[str, Any] | None = None
 
@@ -128,10 +130,26 @@ class WrittenFile:
         content = self._view(content)
         return content == self.content or content == self.writing
 
-    def record(self, content: dict[str, Any], cell_ids: list[str]) -> None:
-        """The file now holds `content`: written by the room, or merged in from outside."""
+    def is_own_file(self, stat: FileStat) -> bool:
+        """Whether the file is still the one the room wrote last (no need to read it)."""
+        return self.stat is not None and stat == self.stat
+
+    def record(
+        self,
+        content: dict[str, Any],
+        cell_ids: list[str],
+        text: list[bytes] | None = None,
+        stat: FileStat | None = None,
+    ) -> None:
+        """The file now holds `content`: written by the room (its `text`, in the file
+        `stat` names), or merged in from outside."""
         self.content = self._view(content)
         self.cell_ids = cell_ids
+        self.text = text
+        self.stat = stat
+
+
+BeforeWrite = Callable[[str, dict[str, Any], list[str], "list[bytes] | None"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -142,10 +160,13 @@ class Prepared:
     # cell id of each of its cells.
     content: dict[str, Any]
     cell_ids: list[str]
-    # The contents model to save.
-    model: dict[str, Any]
+    # The contents model to save (None: made from `content` if `text` cannot be used).
+    model: dict[str, Any] | None
     # What of the document the file cannot hold, if anything (kept in the room).
     problems: str | None = None
+    # A notebook's file as pieces (notebook_json.py), and whether the notary trusts it.
+    text: NotebookText | None = None
+    trusted: bool = False
 
 
 class FileWriter:
@@ -173,7 +194,9 @@ class FileWriter:
         log: Logger,
         loaded_content: dict[str, Any],
         check_file: Callable[[], Awaitable[bool]] | None = None,
-        before_write: Callable[[str, dict[str, Any], list[str]], Awaitable[None]] | None = None,
+        # Called before each write with the path, the content, its cells' ids and the
+        # file's bytes in pieces (None if the writer has none: text files).
+        before_write: BeforeWrite | None = None,
         complete: Callable[[dict[str, Any]], None] | None = None,
         after_save: Callable[[], None] | None = None,
     ) -> None:
@@ -187,6 +210,10 @@ class FileWriter:
         # for each (they stay in the room, and in its stored history).
         self.left_out: dict[str, str] = {}
         self._notebook = notebook
+        # A notebook's cells, prepared once per change (made at the first write).
+        self._cells: CellCache | None = None
+        # Notebooks are signed as the contents manager signs them (notebook_save.py).
+        self._notary = getattr(contents_manager, "notary", None)
         self._contents_manager = contents_manager
         self._written = written
         self._delay = delay
@@ -268,24 +295,51 @@ class FileWriter:
     async def _prepare(self) -> Prepared | None:
         """What to write: the document as a file, or None (reported) if it cannot be read."""
         try:
-            content = await self._notebook.aget()
+            content, entries = await self._read_document()
         except Exception as exc:
             # A document no peer can damage (content_guard.py) still reads; if it ever
             # does not, report it and keep trying.
             self._report_error(f"the document cannot be read as a notebook: {exc!r}")
             return None
-        self._drop_placeholders(content)
-        if self._complete is not None:
-            self._complete(content)
-        all_ids = document_cell_ids(self._notebook, content)
-        writable = writable_notebook(file_view(content), self._written.content)
+        writable = _writable(content, entries, self._written.content)
         self.left_out = writable.left_out
+        kept = [entries[index] for index in writable.kept]
+        top = {key: value for key, value in writable.content.items() if key != "cells"}
+        pieces = [entry.pieces for entry in kept if entry.pieces is not None]
         return Prepared(
             content=writable.content,
-            cell_ids=[all_ids[index] for index in writable.kept if index < len(all_ids)],
-            model={"type": "notebook", "format": "json", "content": writable.node},
+            cell_ids=[entry.doc_id for entry in kept],
+            model=None,
             problems=writable.describe(self.path) if writable.problems else None,
+            text=notebook_text(top, pieces),
+            trusted=all(piece.trusted for piece in pieces),
         )
+
+    async def _read_document(self) -> tuple[dict[str, Any], list[CellEntry]]:
+        """The notebook's top level (as YNotebook.get gives it, completed) and its cells."""
+        notebook = self._notebook
+        assert isinstance(notebook, YNotebook)
+        if self._cells is None:
+            self._cells = CellCache(notebook, self._notary)
+        meta = notebook.ydoc.get("meta", type=Map).to_py() or {}
+        cast_all(meta, float, int)  # as YNotebook.get: numbers from Yjs may be floats
+        content: dict[str, Any] = {
+            "metadata": meta.get("metadata", {}),
+            "nbformat": int(meta.get("nbformat", 0)),
+            "nbformat_minor": int(meta.get("nbformat_minor", 0)),
+        }
+        minor = content["nbformat_minor"]
+        entries = await self._cells.prepare(minor)
+        if _duplicate_ids(entries):
+            # jupyter-ydoc's get repairs them (in the document too): let it, then read all.
+            full = await notebook.aget()
+            ids = document_cell_ids(notebook, full)
+            entries = await prepare_cells(full["cells"], ids, minor, self._notary)
+        content["cells"] = [entry.cell for entry in entries]
+        self.drop_placeholders(content)
+        if self._complete is not None:
+            self._complete(content)
+        return content, entries
 
     async def _save(self) -> bool:
         if self._check_file is not None and not await self._check_file():
@@ -295,25 +349,32 @@ class FileWriter:
         if prepared is None:
             self._dirty = True
             return False
-        content, cell_ids, model = prepared.content, prepared.cell_ids, prepared.model
+        content, cell_ids = prepared.content, prepared.cell_ids
         if prepared.problems:
             self._report_error(prepared.problems)
-        if content == self._written.content:
+        text = prepared.text
+        if text is not None and self._written.text is not None:
+            # Pieces of unchanged cells are the same objects: compared by identity.
+            unchanged = text.file == self._written.text
+        else:
+            unchanged = content == self._written.content
+        if unchanged:
             if not prepared.problems:
                 self.last_error = None  # the file holds the whole document already
             return True
         self._written.writing = content
         try:
             if self._before_write is not None:
-                await self._before_write(self.path, content, cell_ids)
-            await ensure_async(self._contents_manager.save(model, self.path))
+                file = text.file if text is not None else None
+                await self._before_write(self.path, content, cell_ids, file)
+            stat = await self._write(prepared)
         except (HTTPError, OSError) as exc:
             self._dirty = True
             self._report_error(f"could not write {self.path!r}: {exc}")
             return False
         finally:
             self._written.writing = None
-        self._written.record(content, cell_ids)
+        self._written.record(content, cell_ids, text.file if text and stat else None, stat)
         self.last_saved = datetime.now(timezone.utc)
         self.saves += 1
         if not prepared.problems:
@@ -323,7 +384,20 @@ class FileWriter:
         self._log.debug("[persist] wrote %r", self.path)
         return True
 
-    def _drop_placeholders(self, content: dict[str, Any]) -> None:
+    async def _write(self, prepared: Prepared) -> FileStat | None:
+        """Write the file: a notebook's pieces where the contents manager allows it
+        (notebook_save.py), else its model through the contents manager's `save`."""
+        cm = self._contents_manager
+        if prepared.text is not None and can_save_text(cm):
+            return await save_text(cm, self.path, prepared.text, prepared.trusted)
+        model = prepared.model
+        if model is None:
+            node = nbformat.from_dict(prepared.content)
+            model = {"type": "notebook", "format": "json", "content": node}
+        await ensure_async(cm.save(model, self.path))
+        return None
+
+    def drop_placeholders(self, content: dict[str, Any]) -> None:
         metadata = content.get("metadata", {})
         for key, placeholder in self._metadata_absent.items():
             if metadata.get(key) == placeholder:
@@ -337,6 +411,10 @@ class FileWriter:
 
     async def stop(self) -> None:
         """Stop the debounce loop without writing: the file is gone and must stay gone."""
+        await self._stop_task()
+        self._close_cells()
+
+    async def _stop_task(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -345,8 +423,13 @@ class FileWriter:
 
     async def close(self) -> None:
         """Stop the debounce loop and write any pending change."""
-        await self.stop()
+        await self._stop_task()
         await self.save()
+        self._close_cells()
+
+    def _close_cells(self) -> None:
+        if self._cells is not None:
+            self._cells.close()
 
 
 def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]:
@@ -356,3 +439,25 @@ def document_cell_ids(notebook: YNotebook, content: dict[str, Any]) -> list[str]
         return [str(cell_id) for cell_id in ids]
     # nbformat < 4.5 files carry no ids; the document's cells are in the same order.
     return [str(ycell.get("id")) for ycell in notebook.ycells][: len(ids)]
+
+
+def _writable(content: dict[str, Any], entries: list[CellEntry], base: dict[str, Any]) -> Writable:
+    """What of the document can be written: its cells nbformat accepts (each checked once
+    per change, cell_cache.py) under a top level it accepts (writable.py)."""
+    top, problems = writable_top(file_view({**content, "cells": []}), base)
+    kept: list[int] = []
+    left_out: dict[str, str] = {}
+    for index, entry in enumerate(entries):
+        if entry.error is None:
+            kept.append(index)
+        else:
+            name = left_out_name(entry.cell, index)
+            left_out[name] = entry.error
+            problems.append(left_out_problem(name, entry.error))
+    top["cells"] = [entries[index].cell for index in kept]
+    return Writable(top, kept, left_out, problems)
+
+
+def _duplicate_ids(entries: list[CellEntry]) -> bool:
+    ids = [e.cell.get("id") for e in entries if isinstance(e.cell, dict) and e.cell.get("id")]
+    return len(set(ids)) != len(ids)

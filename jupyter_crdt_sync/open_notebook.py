@@ -20,8 +20,8 @@ actor and the widget states: its document is `YUnicode`, its writer and watcher 
                           └── kernel    its kernel actor (kernel_actor.py), set by
                                         KernelActors at the first execute request
       restore(...)        brings the document (or some cells) back to a stored version, as
-                          an edit by the requesting user, and writes it back at once (so
-                          the restore is a version of its own)
+                          an edit by the requesting user, recorded as a version at once
+                          (the writer's next write finds it and records nothing new)
       rename(new_path)    changes `location` only: the room, writer, watcher, kernel actor
                           and widget state follow at once (the store moves its history)
       close(reason, code) the one place that takes it apart, in order: the kernel actor,
@@ -41,7 +41,9 @@ from functools import partial
 from logging import Logger
 from typing import Any, Protocol
 
+from jupyter_core.utils import ensure_async
 from jupyter_server.services.contents.manager import ContentsManager
+from tornado.web import HTTPError
 
 from .execution import reset_execution_states
 from .file_watcher import FileWatcher
@@ -57,7 +59,7 @@ from .notebook_file import (
     read_notebook,
 )
 from .peer import CLOSE_NOTEBOOK_DELETED, CLOSE_ROOM_CLOSED
-from .restore import restore_into
+from .restore import MissingVersionError, restore_into
 from .room import SERVER_ACTOR, Room
 from .save_state import SaveState
 from .store import RoomJournal, Store, fingerprint
@@ -110,9 +112,6 @@ class OpenNotebook:
         self._log = log
         self.journal: RoomJournal | None = None
         self._store = store
-        # The newest version the writer recorded, and a note for the next one (a restore).
-        self.last_version: int | None = None
-        self._next_note: dict[str, Any] | None = None
         if store is not None:
             self.journal = store.journal(location.path, room.doc.get_update)
             room.attach_journal(self.journal)
@@ -199,14 +198,13 @@ class OpenNotebook:
     def _file_missing(self) -> None:
         self._on_file_missing(self)
 
-    async def _record_version(self, path: str, content: dict[str, Any], ids: list[str]) -> None:
+    async def _record_version(
+        self, path: str, content: dict[str, Any], ids: list[str], file: list[bytes] | None
+    ) -> None:
         """Before each write-back: the file record and the version, in one transaction."""
         assert self._store is not None
-        note, self._next_note = self._next_note, None
-        version = VersionRequest(content, ids, self.room.take_authors(), note)
-        number = await self._store.record_file(path, content, ids, version)
-        if number is not None:
-            self.last_version = number
+        version = VersionRequest(content, ids, self.room.take_authors())
+        await self._store.record_file(path, content, ids, version, file)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -234,7 +232,9 @@ class OpenNotebook:
         else:
             content = await read_notebook(contents_manager, path)
         view = text_view if text else file_view
-        room, merged = await _room_from_store(location, content, store, log, text=text)
+        room, merged = await _room_from_store(
+            location, content, store, log, contents_manager, text=text
+        )
         restored = room is not None
         if room is None:
             room = Room(location, log=log, text=text)
@@ -292,37 +292,62 @@ class OpenNotebook:
 
     async def restore(
         self, version: int, cell_ids: list[str] | None, user: str
-    ) -> tuple[int | None, list[str]]:
-        """Bring the document (or `cell_ids`) back to a stored version, as an edit by `user`,
-        and write it back now. Returns the version recorded by that write (None if the
-        document already was so) and the cells restored. Raises LookupError for a version
-        that does not exist, RestoreError for a cell it does not have."""
+    ) -> tuple[int, list[str]]:
+        """Bring the document (or `cell_ids`) back to a stored version, as an edit by
+        `user`, and record the result as a version at once (the file follows at the
+        writer's next write, which finds that version and adds none). Returns the version
+        recorded and the cells restored. Raises MissingVersionError for a version that does not
+        exist, RestoreError for a cell it does not have."""
         if self._store is None:
-            raise LookupError("this server keeps no history")
-        found = await self._store.read_version(self.path, version)
+            raise MissingVersionError("this server keeps no history")
+        found = await self._store.read_version(self.path, version, cell_ids)
         if found is None:
-            raise LookupError(f"{self.path!r} has no version {version}")
+            raise MissingVersionError(f"{self.path!r} has no version {version}")
         content, ids, _ = found
-        room = self.room
+        room, writer = self.room, self.writer
+        current = self._as_written()
         room.actor = user
         try:
-            restored = restore_into(room.notebook, content, ids, cell_ids)
+            restored, restored_ids = restore_into(room.notebook, content, ids, cell_ids, current)
         finally:
             room.actor = SERVER_ACTOR
-        self._next_note = {"restored_from": version}
+        note: dict[str, Any] = {"restored_from": version}
         if cell_ids is not None:
-            self._next_note["restored_cells"] = restored
-        before = self.last_version
-        saved = await self.writer.save()
-        self._next_note = None
-        if not saved:
-            raise OSError(self.writer.last_error or "the restored notebook could not be written")
-        return (self.last_version if self.last_version != before else None), restored
+            note["restored_cells"] = list(cell_ids)
+        restored = file_view(restored)
+        # As the writer will write it: without jupyter-ydoc's placeholder metadata.
+        writer.drop_placeholders(restored)
+        request = VersionRequest(
+            restored,
+            restored_ids,
+            room.take_authors(),
+            note,
+            # The document is that version now: record it again, nothing to encode.
+            same_as=version if cell_ids is None else None,
+        )
+        number = await self._store.record_version(self.path, request)
+        if number is None:
+            raise OSError(f"the store did not record the restore of {self.path!r}")
+        return number, list(cell_ids) if cell_ids is not None else ids
 
     def current(self) -> tuple[dict[str, Any], list[str]]:
         """The document now, as its file would hold it, and its cell ids."""
+        known = self._as_written()
+        if known is not None:
+            return known
         content = file_view(self.room.notebook.get())
+        self.writer.drop_placeholders(content)
         return content, [str(cell.get("id")) for cell in content.get("cells", [])]
+
+    def _as_written(self) -> tuple[dict[str, Any], list[str]] | None:
+        """The file as last written, if that is the document now: nothing changed since,
+        and the writer left no cell out. Reading a large document whole takes long."""
+        writer, written = self.writer, self.written
+        if writer.dirty or writer.left_out:
+            return None
+        if len(written.cell_ids) != len(self.room.notebook.ycells):
+            return None
+        return written.content, written.cell_ids
 
     def status(self, store_error: str | None) -> dict[str, Any]:
         room, writer, journal = self.room, self.writer, self.journal
@@ -423,8 +448,27 @@ def _cell_ids(room: Room, content: dict[str, Any]) -> list[str]:
     return [] if room.is_text else document_cell_ids(room.notebook, content)
 
 
+async def _file_hash(contents_manager: ContentsManager, path: str) -> str | None:
+    """The SHA-256 of the file's bytes, as the contents API gives it (jupyter_server >=
+    2.11 with its default `hash_algorithm`); None where it cannot."""
+    if getattr(contents_manager, "hash_algorithm", "sha256") != "sha256":
+        return None
+    try:
+        model = await ensure_async(contents_manager.get(path, content=False, require_hash=True))
+    except (TypeError, HTTPError, OSError):
+        return None
+    digest = model.get("hash")
+    return digest if isinstance(digest, str) else None
+
+
 async def _room_from_store(
-    location: Location, content: dict[str, Any], store: Store | None, log: Logger, *, text: bool
+    location: Location,
+    content: dict[str, Any],
+    store: Store | None,
+    log: Logger,
+    contents_manager: ContentsManager,
+    *,
+    text: bool,
 ) -> tuple[Room | None, bool]:
     """The room restored from its stored history, and whether the file's outside edits
     were merged into it; (None, False) without a usable history."""
@@ -457,6 +501,8 @@ async def _room_from_store(
         )
         return None, False
     on_disk = text_view(content) if text else file_view(content)
+    if not text and await _file_hash(contents_manager, path) in stored.file_fingerprints:
+        return room, False  # the file the room wrote last (store.record_file with `file`)
     if fingerprint(on_disk) in stored.file_fingerprints:
         return room, False
     if text:

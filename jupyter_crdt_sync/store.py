@@ -27,12 +27,16 @@ import json
 import os
 import sqlite3
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from logging import Logger
 from typing import Any
 
+from nbformat import from_dict
+from nbformat.v4.rwbase import rejoin_lines
+
+from .cells import plain
 from .history_store import SCHEMA as HISTORY_SCHEMA
 from .history_store import HistoryTables, VersionRequest
 from .versions import RetentionPolicy
@@ -83,21 +87,41 @@ class StoredRoom:
 
 
 def fingerprint(content: dict[str, Any]) -> str:
-    """A digest of a notebook's content, independent of how its file is formatted."""
+    """A digest of a notebook's content, independent of how its file is formatted: what
+    the store records for a file the room did not write itself (a notebook the room was
+    opened from). For a file the room wrote, it records the SHA-256 of its bytes."""
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _file_record(content: dict[str, Any], cell_ids: list[str]) -> bytes:
-    return json.dumps({"notebook": content, "cell_ids": cell_ids}).encode()
+def _content_record(content: dict[str, Any], cell_ids: list[str]) -> tuple[list[bytes], str]:
+    """The stored record of a notebook given as content, and its fingerprint."""
+    record = json.dumps({"notebook": content, "cell_ids": cell_ids}).encode()
+    return [record], fingerprint(content)
 
 
-def fingerprint_of_record(record: bytes) -> str:
-    return fingerprint(json.loads(record)["notebook"])
+def _file_record(file: Iterable[bytes], cell_ids: list[str]) -> tuple[list[bytes], str]:
+    """The stored record of a notebook the room writes, in pieces, and its fingerprint.
+
+    `file` is the file's bytes in pieces (notebook_json.py): the record holds them as they
+    are (a notebook file is a JSON object) and the fingerprint is their SHA-256, what
+    jupyter_server's contents API reports as the file's `hash`. Runs on the writer thread:
+    nothing of the size of the notebook is made in one piece, so the thread never holds
+    the GIL for long (hashlib lets go of it)."""
+    digest = hashlib.sha256()
+    record = [b'{"cell_ids":' + json.dumps(cell_ids).encode() + b',"file":']
+    for piece in file:
+        digest.update(piece)
+        record.append(piece)
+    record.append(b"}")
+    return record, digest.hexdigest()
 
 
-def _fingerprints(record: bytes, previous: bytes) -> tuple[str, str, str]:
-    return fingerprint_of_record(record), fingerprint_of_record(previous), record.decode()
+def _notebook_of_record(record: dict[str, Any]) -> Any:
+    if "file" not in record:
+        return record["notebook"]  # a notebook as it is (settings, records of before)
+    # Multi-line strings are lists of lines in a file: join them as nbformat reads them.
+    return plain(rejoin_lines(from_dict(record["file"])))
 
 
 @dataclass
@@ -110,6 +134,18 @@ class _Pending:
     done: asyncio.Future[int | None] | None = None
     # A version recorded with a "file" record, or alone ("version").
     version: VersionRequest | None = None
+    # A "file" record: made on the writer thread from (the file's bytes in pieces, or
+    # None for the record of `file_content`), the content, its cells' ids.
+    file: tuple[list[bytes] | None, dict[str, Any], list[str]] | None = None
+
+
+_BatchItem = tuple[
+    str,
+    str,
+    bytes,
+    "VersionRequest | None",
+    "tuple[list[bytes] | None, dict[str, Any], list[str]] | None",
+]
 
 
 class Store:
@@ -266,8 +302,8 @@ class Store:
             updates.append(data)
         try:
             record = json.loads(file_content)
-            notebook, cell_ids = record["notebook"], record["cell_ids"]
-        except (ValueError, KeyError, TypeError) as exc:
+            notebook, cell_ids = _notebook_of_record(record), record["cell_ids"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptEntryError(f"unreadable file record: {exc}") from exc
         return StoredRoom(lineage, updates, notebook, cell_ids, frozenset({current, previous}))
 
@@ -306,19 +342,21 @@ class Store:
         cell_ids: list[str],
     ) -> None:
         """Start a room's history; replaces any earlier one for the path."""
-        record = _file_record(file_content, cell_ids)
+        record, digest = _content_record(file_content, cell_ids)
         try:
-            await self._run(self._create_sync, path, lineage, state, record)
+            await self._run(self._create_sync, path, lineage, state, record[0], digest)
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
 
-    def _create_sync(self, path: str, lineage: int, state: bytes, record: bytes) -> None:
+    def _create_sync(
+        self, path: str, lineage: int, state: bytes, record: bytes, digest: str
+    ) -> None:
         assert self._connection is not None
         with self._transaction():
             self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
             self._connection.execute(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (path, lineage, state, zlib.crc32(state), *_fingerprints(record, record)),
+                (path, lineage, state, zlib.crc32(state), digest, digest, record.decode()),
             )
 
     async def record_file(
@@ -327,13 +365,17 @@ class Store:
         file_content: dict[str, Any],
         cell_ids: list[str],
         version: VersionRequest | None = None,
+        file: list[bytes] | None = None,
     ) -> int | None:
         """Record, durably and in order with the room's updates, the notebook the room is
         about to write to its file, and with it the `version` if one is given: the number
-        recorded (None if nothing changed since the newest version)."""
+        of the version that holds it (the newest, if nothing changed since). With
+        `file`, the file's bytes in pieces (notebook_json.py), the store keeps those, and
+        their SHA-256 as the fingerprint; both are made on the writer thread."""
         done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        record = _file_record(file_content, cell_ids)
-        self._enqueue(_Pending(path, "file", record, done=done, version=version))
+        pending = _Pending(path, "file", b"", done=done, version=version)
+        pending.file = (file, file_content, cell_ids)
+        self._enqueue(pending)
         return await done
 
     async def record_version(self, path: str, version: VersionRequest) -> int | None:
@@ -349,10 +391,11 @@ class Store:
         return await self._run(self._history_call, "list", path)
 
     async def read_version(
-        self, path: str, number: int
+        self, path: str, number: int, only: list[str] | None = None
     ) -> tuple[dict[str, Any], list[str], float] | None:
-        """The notebook at a version, its document cell ids and its time; None if none."""
-        return await self._run(self._history_call, "read", path, number)
+        """The notebook at a version, its document cell ids and its time; None if none.
+        With `only` (cell ids), the other cells are empty dicts."""
+        return await self._run(self._history_call, "read", path, number, only)
 
     async def history_deleted_at(self, path: str) -> float | None:
         """When the notebook of this history was deleted (None: not deleted)."""
@@ -461,7 +504,7 @@ class Store:
         batch, self._pending = self._pending, []
         try:
             versions = await self._run(
-                self._write_batch, [(i.path, i.kind, i.data, i.version) for i in batch]
+                self._write_batch, [(i.path, i.kind, i.data, i.version, i.file) for i in batch]
             )
         except (sqlite3.Error, OSError) as exc:
             self._report_error(f"cannot write the store: {exc}")
@@ -484,9 +527,7 @@ class Store:
             if item.done is not None and not item.done.done():
                 item.done.set_result(version)
 
-    def _write_batch(
-        self, batch: list[tuple[str, str, bytes, VersionRequest | None]]
-    ) -> list[int | None]:
+    def _write_batch(self, batch: list[_BatchItem]) -> list[int | None]:
         assert self._connection is not None and self._history is not None
         try:
             return self._write_batch_once(batch)
@@ -498,14 +539,12 @@ class Store:
                 self._log.error("[persist] %s", error)
             self._history.errors.clear()
 
-    def _write_batch_once(
-        self, batch: list[tuple[str, str, bytes, VersionRequest | None]]
-    ) -> list[int | None]:
+    def _write_batch_once(self, batch: list[_BatchItem]) -> list[int | None]:
         assert self._connection is not None and self._history is not None
         compacted = False
         versions: list[int | None] = []
         with self._transaction():
-            for path, kind, data, version in batch:
+            for path, kind, data, version, file in batch:
                 versions.append(
                     self._history.record(path, version) if version is not None else None
                 )
@@ -517,11 +556,8 @@ class Store:
                         (path, data, zlib.crc32(data)),
                     )
                 elif kind == "file":
-                    self._connection.execute(
-                        "UPDATE documents SET previous_fingerprint = file_fingerprint, "
-                        "file_fingerprint = ?, file_content = ? WHERE path = ?",
-                        (fingerprint_of_record(data), data.decode(), path),
-                    )
+                    assert file is not None
+                    self._write_file_record(path, *file)
                 else:
                     # A snapshot covers every update of the room queued before it.
                     self._connection.execute("DELETE FROM updates WHERE path = ?", (path,))
@@ -533,6 +569,40 @@ class Store:
         if compacted:
             self._connection.execute("PRAGMA incremental_vacuum")
         return versions
+
+    def _write_file_record(
+        self,
+        path: str,
+        file: list[bytes] | None,
+        content: dict[str, Any],
+        cell_ids: list[str],
+    ) -> None:
+        assert self._connection is not None
+        if file is None:
+            record, digest = _content_record(content, cell_ids)
+        else:
+            record, digest = _file_record(file, cell_ids)
+        update = (
+            "UPDATE documents SET previous_fingerprint = file_fingerprint, "
+            "file_fingerprint = ?, file_content = {} WHERE path = ?"
+        )
+        blobopen = getattr(self._connection, "blobopen", None)  # Python >= 3.11
+        if blobopen is None or len(record) == 1:
+            value = b"".join(record).decode()
+            self._connection.execute(update.format("?"), (digest, value, path))
+            return
+        # Written piece by piece into a blob of its size: binding one 10 MB value copies it
+        # whole while holding the GIL. A BLOB in the TEXT column is read back as bytes,
+        # which json.loads takes as they are.
+        size = sum(len(piece) for piece in record)
+        self._connection.execute(update.format("zeroblob(?)"), (digest, size, path))
+        row = self._connection.execute(
+            "SELECT rowid FROM documents WHERE path = ?", (path,)
+        ).fetchone()
+        if row is not None:
+            with blobopen("documents", "file_content", row[0]) as blob:
+                for piece in record:
+                    blob.write(piece)
 
     def _report_error(self, message: str) -> None:
         if message != self.error:

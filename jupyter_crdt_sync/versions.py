@@ -94,6 +94,9 @@ def decode(meta: bytes, entries: list[Entry], blobs: Mapping[str, bytes]) -> dic
     content: dict[str, Any] = json.loads(meta)
     cells = []
     for _, body, outputs in entries:
+        if not body:  # a cell left out of a partial read
+            cells.append({})
+            continue
         cell = json.loads(blobs[body])
         if outputs:
             cell["outputs"] = json.loads(blobs[outputs])
@@ -141,6 +144,8 @@ def diff(
     cells: list[dict[str, Any]] = []
     for index, cell_id in enumerate(new_ids):
         before = old_cells.get(cell_id)
+        if before is not None and cell_id not in moved and before == new_cells[cell_id]:
+            continue
         if before is None:
             cells.append(_cell_diff(cell_id, "added", None, index, None, new_cells[cell_id]))
             continue

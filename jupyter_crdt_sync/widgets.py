@@ -227,6 +227,10 @@ def _references(value: Any) -> Iterator[str]:
         if match:
             yield match.group(1)
     elif isinstance(value, dict):
+        # A widget displayed inside an Output widget's captured outputs.
+        view = value.get(VIEW_MIME)
+        if isinstance(view, dict) and isinstance(view.get("model_id"), str):
+            yield view["model_id"]
         for item in value.values():
             yield from _references(item)
     elif isinstance(value, list):

@@ -1,8 +1,9 @@
 """What of a room's document can be written to its .ipynb file.
 
-The file writer writes what nbformat accepts and nothing else. A document that is whole
-(the usual case) is written as it is, validated once. If nbformat refuses it, the writer
-does not freeze the file: it writes what can be written, and says what it left out.
+The file writer writes what nbformat accepts and nothing else. Each cell is validated on
+its own, once per change of the cell (cell_cache.py keeps the result), and the top level
+at every write. If nbformat refuses part of the document, the writer does not freeze the
+file: it writes what can be written, and says what it left out.
 
 - A cell nbformat refuses (an output of an unknown type, tags that are not strings, ...)
   is left out of the file; it stays in the room and in its stored history, and is written
@@ -19,12 +20,10 @@ nbformat (it relaxes its schema for newer minor versions), so it is written as i
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat
-from nbformat import NotebookNode
 
 # The keys of a notebook's top level that the document holds (roots `meta` and `cells`).
 DOCUMENT_KEYS = frozenset({"cells", "metadata", "nbformat", "nbformat_minor"})
@@ -33,9 +32,8 @@ KNOWN_CELL_TYPES = frozenset({"code", "markdown", "raw"})
 
 @dataclass
 class Writable:
-    # The notebook to write, as the file will hold it, and as nbformat's node.
+    # The notebook to write, as the file will hold it.
     content: dict[str, Any]
-    node: NotebookNode
     # The document's cells that are in `content` (their indexes), and those left out:
     # the cell's id (or its position) -> why.
     kept: list[int]
@@ -47,44 +45,52 @@ class Writable:
         return f"{path!r} is written without part of the room: " + "; ".join(self.problems)
 
 
-def writable_notebook(content: dict[str, Any], base: dict[str, Any]) -> Writable:
-    """The notebook that can be written from the document's `content` (as YNotebook.get
-    gives it); `base` is what the file holds now.
-
-    Raises only if not even that can be validated (then nothing is written)."""
+def writable_top(top: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The notebook's top level (everything but `cells`) that can be written from the
+    document's `top`; `base` is what the file holds now. Also what was not written as the
+    document has it."""
     notebook = {key: value for key, value in base.items() if key not in DOCUMENT_KEYS}
-    notebook.update(content)
+    notebook.update((key, value) for key, value in top.items() if key != "cells")
     problems: list[str] = []
     minor = notebook.get("nbformat_minor")
     if notebook.get("nbformat") != 4 or not isinstance(minor, int) or minor < 0:
         notebook["nbformat"] = 4
         notebook["nbformat_minor"] = base.get("nbformat_minor", nbformat.current_nbformat_minor)
         problems.append("the document's nbformat version is not valid: the file's is kept")
-    cells = [_with_defaults(cell) for cell in notebook.get("cells") or []]
-    notebook["cells"] = cells
-    error = _validation_error(notebook)
-    if error is None:
-        return Writable(notebook, _node(notebook), list(range(len(cells))), {}, problems)
-
     if _validation_error({**notebook, "cells": []}) is not None:
         notebook["metadata"] = base.get("metadata", {})
         problems.append("the notebook's metadata is not valid: the file's is kept")
-    kept: list[int] = []
-    left_out: dict[str, str] = {}
-    for index, cell in enumerate(cells):
-        cell_error = _validation_error({**notebook, "cells": [cell]})
-        if cell_error is None:
-            kept.append(index)
-            continue
-        cell_id = cell.get("id") if isinstance(cell, dict) else None
-        name = cell_id if isinstance(cell_id, str) and cell_id else f"#{index}"
-        left_out[name] = cell_error
-        problems.append(f"cell {name} is left out of the file (it stays in the room): {cell_error}")
-    notebook["cells"] = [cells[index] for index in kept]
-    error = _validation_error(notebook)
-    if error is not None:
-        raise ValueError(f"the notebook is not valid even without its invalid cells: {error}")
-    return Writable(notebook, _node(notebook), kept, left_out, problems)
+    return notebook, problems
+
+
+def writable_cell(cell: Any) -> Any:
+    """A cell as the file will hold it: nbformat's defaults for the keys jupyter-ydoc
+    leaves out, without the `trusted` flag nbformat never writes."""
+    cell = _with_defaults(cell)
+    if isinstance(cell, dict):
+        metadata = cell.get("metadata")
+        if isinstance(metadata, dict) and "trusted" in metadata:
+            metadata = {k: v for k, v in metadata.items() if k != "trusted"}
+            cell = {**cell, "metadata": metadata}
+    return cell
+
+
+def cell_error(cell: Any, nbformat_minor: int) -> str | None:
+    """Why nbformat refuses this cell in a notebook of this version; None if it accepts it.
+
+    A cell's validity does not depend on the rest of the notebook (duplicate ids aside,
+    which jupyter-ydoc's `get` repairs), so it is checked once per change of the cell."""
+    wrapper = {"nbformat": 4, "nbformat_minor": nbformat_minor, "metadata": {}, "cells": [cell]}
+    return _validation_error(wrapper)
+
+
+def left_out_name(cell: Any, index: int) -> str:
+    cell_id = cell.get("id") if isinstance(cell, dict) else None
+    return cell_id if isinstance(cell_id, str) and cell_id else f"#{index}"
+
+
+def left_out_problem(name: str, error: str) -> str:
+    return f"cell {name} is left out of the file (it stays in the room): {error}"
 
 
 def _with_defaults(cell: Any) -> Any:
@@ -98,14 +104,11 @@ def _with_defaults(cell: Any) -> Any:
     return cell
 
 
-def _node(notebook: dict[str, Any]) -> NotebookNode:
-    return nbformat.from_dict(copy.deepcopy(notebook))
-
-
 def _validation_error(notebook: dict[str, Any]) -> str | None:
     """Why nbformat refuses this notebook, in one line; None if it accepts it."""
     try:
-        nbformat.validate(_node(notebook))
+        # from_dict copies every dict and list: validation may repair what it is given.
+        nbformat.validate(nbformat.from_dict(notebook))
     except nbformat.ValidationError as exc:
         return _one_line(exc.message)
     except Exception as exc:

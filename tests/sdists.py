@@ -33,8 +33,14 @@ def sdist(name: str) -> Path:
         return found[0]
     CACHE.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-    command += ["--no-build-isolation", "-d", str(CACHE), spec]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    command += ["-d", str(CACHE), spec]
+    # pip prepares the sdist's metadata: with the build backend installed here (hatchling)
+    # that needs no index; setuptools sdists need `wheel`, which a build environment has.
+    result = subprocess.run(
+        [*command, "--no-build-isolation"], capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if result.returncode != 0:
         pytest.skip(f"cannot download {spec} with pip: {result.stderr[-500:]}")
     return sdist(name)

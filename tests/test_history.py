@@ -122,7 +122,10 @@ async def test_whole_restore_is_seen_by_every_peer_and_reaches_the_file(
     for client in (first, second):
         await client.wait_for(lambda r: r.cell_ids() == ["cell-0", "cell-1", "cell-2"])
         assert [client.source(c) for c in client.cell_ids()] == ["one", "two", "three"]
-    assert file_sources(path) == ["one", "two", "three"]
+    await wait_for_file(path, ["one", "two", "three"])
+    # The write that follows finds its state recorded already: no version of its own.
+    await asyncio.sleep(0.3)
+    assert (await second.version(3))["content"] == on_disk(path)
     versions = await second.history()
     assert [v["version"] for v in versions] == [1, 2, 3]
     assert versions[2]["restored_from"] == 1
@@ -149,8 +152,10 @@ async def test_cell_restore_brings_back_a_deleted_cell_in_place(make_notebook, c
     for client in (first, second):
         await client.wait_for(lambda r: [r.source(c) for c in r.cell_ids()] == expected)
         assert client.cell_ids() == ["cell-0", "cell-1", "cell-2", "cell-3"]
-    assert file_sources(path) == expected
+    await wait_for_file(path, expected)
+    await asyncio.sleep(0.3)
     versions = await first.history()
+    assert (await first.version(recorded))["content"] == on_disk(path)
     assert versions[-1]["version"] == recorded
     assert versions[-1]["restored_cells"] == ["cell-1", "cell-2"]
 
@@ -293,3 +298,35 @@ async def test_thinning_by_the_configured_policy_keeps_kept_versions_readable(
         content = (await client.version(version["version"]))["content"]
         assert content["cells"][0]["source"] == f"v{version['version'] - 1}"
     assert await store.history_bytes() < before
+
+
+async def test_a_restore_while_another_window_types_loses_none_of_its_keystrokes(
+    make_notebook, connect
+):
+    path = make_notebook("nb.ipynb", ["one", "two", "typing here: "])
+    typist, restorer = await connect("nb.ipynb"), await connect("nb.ipynb")
+    restorer.delete_cell("cell-1")
+    await wait_for_file(path, ["one", "typing here: "])
+    await wait_versions(restorer, 2)
+    typed = ""
+
+    async def type_along() -> None:
+        nonlocal typed
+        for index in range(60):
+            char = "abcdefghij"[index % 10]
+            typist.insert_text("cell-2", len(typist.source("cell-2")), char)
+            typed += char
+            await asyncio.sleep(0.01)
+
+    typing = asyncio.ensure_future(type_along())
+    await asyncio.sleep(0.15)
+    restored = await restorer.restore(1, cell_ids=["cell-1"])
+    await typing
+    expected = ["one", "two", "typing here: " + typed]
+    for client in (typist, restorer):
+        await client.wait_for(lambda r: [r.source(c) for c in r.cell_ids()] == expected)
+    await wait_for_file(path, expected)
+    versions = await wait_versions(restorer, restored + 1)
+    newest = await restorer.version(versions[-1]["version"])
+    assert newest["content"] == on_disk(path)
+    assert any(v.get("restored_cells") == ["cell-1"] for v in versions)

@@ -56,4 +56,5 @@ async def test_reading_needs_read_and_restoring_needs_write(make_notebook, conne
     assert refused.value.code == 403
     assert await editor.restore(1, cell_ids=["cell-1"]) == 3
     await reader.wait_for(lambda r: r.cell_ids() == ["cell-0", "cell-1"])
+    await wait_for_file(path, ["one", "two"])
     assert (await editor.history())[-1]["authors"] == ["editor"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_crdt_sync.client import RoomClient
-from tests.conftest import FAST_TIMINGS, file_sources, wait_for_file, write_notebook
+from tests.conftest import FAST_TIMINGS, wait_for_file, write_notebook
 from tests.server_process import ServerProcess
 from tests.test_cli import crdtsync
 
@@ -59,7 +59,7 @@ def test_history_show_and_restore(server: ServerProcess, tmp_path: Path) -> None
     )
     assert restored.returncode == 0, restored.stderr
     assert restored.stdout.strip().endswith("now version 3")
-    assert file_sources(path) == ["one", "two"]
+    asyncio.run(wait_for_file(path, ["one", "two"]))
     listed = crdtsync("history", "dir/nb one.ipynb", *url, runtime_dir=tmp_path)
     assert "restored cells cell-1 from version 1" in listed.stdout.splitlines()[-1]
 

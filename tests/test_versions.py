@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,30 @@ async def test_store_thinning_never_breaks_a_kept_version(tmp_path: Path):
     assert await reopened.history("nb.ipynb") is None
     assert await reopened.history_bytes() == 0
     await reopened.close()
+
+
+async def test_a_store_of_schema_1_gains_the_history_tables_and_keeps_its_rooms(
+    tmp_path: Path,
+):
+    path = tmp_path / "store.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            """
+            CREATE TABLE documents (path TEXT PRIMARY KEY, lineage INTEGER NOT NULL,
+                snapshot BLOB NOT NULL, snapshot_checksum INTEGER NOT NULL,
+                file_fingerprint TEXT NOT NULL, previous_fingerprint TEXT NOT NULL,
+                file_content TEXT NOT NULL);
+            CREATE TABLE updates (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL,
+                data BLOB NOT NULL, checksum INTEGER NOT NULL);
+            INSERT INTO documents VALUES ('kept.ipynb', 1, x'00', 0, 'a', 'b', '{}');
+            PRAGMA user_version = 1;
+            """
+        )
+    store = Store(str(path), logging.getLogger("test"))
+    store.open()
+    assert await store.paths() == ["kept.ipynb"]
+    await store.close()
+    with sqlite3.connect(path) as reopened:
+        assert reopened.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {row[0] for row in reopened.execute("SELECT name FROM sqlite_master")}
+    assert {"history_blobs", "history_paths", "history_versions"} <= tables

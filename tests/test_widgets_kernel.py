@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import jsonschema
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
 from pycrdt import Map
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from jupyter_crdt_sync.client import RoomClient
 from jupyter_crdt_sync.widgets import STATE_MIME
@@ -261,3 +265,153 @@ async def test_a_rename_while_a_cell_runs_takes_the_kernel_and_its_widgets_along
     sessions = json.loads((await jp_fetch("api", "sessions")).body)
     assert [(s["path"], s["kernel"]["id"]) for s in sessions] == [("new.ipynb", kernels[0])]
     assert (jp_root_dir / "new.ipynb").exists() and not (jp_root_dir / "old.ipynb").exists()
+
+
+# -- Output widgets: outputs captured into the widget, on the server ---------------------
+
+OUTPUT_CELLS = [
+    # 0: print and display inside the widget; the cell keeps what is outside.
+    "import ipywidgets as w\nfrom IPython.display import display, clear_output\n"
+    "out = w.Output()\ndisplay(out)\nprint('in the cell')\n"
+    "with out:\n    print('captured')\n    display('shown in the widget')\n"
+    "print('back in the cell')",
+    # 1: an error inside is shown in the widget; the cell goes on.
+    "with out:\n    1 / 0\nprint('the cell goes on')",
+    # 2: clear_output() clears the widget, not the cell.
+    "print('cell output')\nwith out:\n    clear_output()\n    print('after clear')",
+    # 3: clear_output(wait=True): only the last frame stays.
+    "for i in range(3):\n    with out:\n"
+    "        clear_output(wait=True)\n        print(f'frame {i}')",
+    # 4: nested: the inner widget captures while it is entered; the same widget twice.
+    "inner = w.Output()\ndisplay(inner)\nwith out:\n    print('outer 1')\n"
+    "    with inner:\n        print('inner')\n        with inner:\n            print('twice')\n"
+    "        print('inner again')\n    print('outer 2')",
+    # 5: interact: its Output captures the callback's output.
+    "def f(x):\n    print(f'x is {x}')\n    return x * 10\n"
+    "ui = w.interact(f, x=w.IntSlider(value=1, max=10, description='x'))",
+    # 6: the kernel's Output widgets hold what the server captured.
+    "print(out.outputs == tuple(widget_outputs_seen), len(inner.outputs))",
+]
+
+
+def outputs_of(room: RoomClient, model_id: str) -> list[dict[str, Any]]:
+    return list(widget(room, model_id).get("state", {}).get("outputs") or [])
+
+
+def stream(text: str) -> dict[str, Any]:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"output_type": "display_data", "data": {"text/plain": text}, "metadata": {}}
+
+
+async def browser_comm_update(
+    server_url: str, token: str, kernel_id: str, comm_id: str, state: dict[str, Any]
+) -> str:
+    """Send a widget state change to the kernel as a JupyterLab window does: a comm_msg
+    `update` on the shell channel of the kernel's websocket, under the window's own
+    session; the msg_id of the request."""
+    url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+    session = uuid.uuid4().hex
+    connection = await websocket_connect(
+        HTTPRequest(f"{url}?session_id={session}", headers={"Authorization": f"token {token}"})
+    )
+    msg_id = uuid.uuid4().hex
+    message = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "comm_msg",
+            "session": session,
+            "username": "browser",
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {
+            "comm_id": comm_id,
+            "data": {"method": "update", "state": state, "buffer_paths": []},
+        },
+        "channel": "shell",
+        "buffers": [],
+    }
+    await connection.write_message(json.dumps(message))
+    # The window stays while the kernel handles it, then closes (as a window may).
+    await asyncio.sleep(0.5)
+    connection.close()
+    return msg_id
+
+
+async def test_output_widgets_capture_on_the_server(
+    make_notebook, connect, jp_fetch, server_url, token
+):
+    path = make_notebook("nb.ipynb", OUTPUT_CELLS)
+    alice = await connect("nb.ipynb")
+    bob = await connect("nb.ipynb")
+    results = [await alice.run(f"cell-{i}", timeout=TIMEOUT) for i in range(6)]
+    assert [r.status for r in results] == ["ok"] * 6, [r.outputs for r in results]
+    first, error, cleared, frames, nested, interact = results
+    out_id = model_id_of(first)
+    inner_id = model_id_of(nested)
+    # The cells keep only what was printed outside the widget.
+    assert first.stdout == "in the cell\nback in the cell\n"
+    assert [o["output_type"] for o in first.outputs] == ["display_data", "stream"]
+    assert error.outputs == [stream("the cell goes on\n")]
+    assert cleared.outputs == [stream("cell output\n")]
+    assert frames.outputs == []
+    assert nested.stdout == ""
+
+    await alice.wait_for(lambda r: "outer 2" in json.dumps(outputs_of(r, out_id)))
+    captured = outputs_of(alice, out_id)
+    assert captured == [stream("frame 2\nouter 1\nouter 2\n")]
+    assert outputs_of(alice, inner_id) == [stream("inner\ntwice\ninner again\n")]
+
+    # The interact widget: the first call ran in the cell and was captured.
+    ui_out = next(
+        model_id
+        for model_id, entry in widgets(alice).items()
+        if entry["model_name"] == "OutputModel" and model_id not in (out_id, inner_id)
+    )
+    assert interact.outputs[0]["output_type"] == "display_data"
+    assert outputs_of(alice, ui_out) == [stream("x is 1\n"), plain("10")]
+
+    # A window moves the slider: the callback's output is captured too.
+    slider_id = next(
+        model_id
+        for model_id, entry in widgets(alice).items()
+        if entry["model_name"] == "IntSliderModel" and entry["state"].get("description") == "x"
+    )
+    status = json.loads((await jp_fetch("api", "crdtsync", "status")).body)["rooms"][0]
+    await browser_comm_update(server_url, token, status["kernel"]["id"], slider_id, {"value": 7})
+    await alice.wait_for(lambda r: "x is 7" in json.dumps(outputs_of(r, ui_out)), timeout=TIMEOUT)
+    # Cleared (wait=True) by interact, then the new output: once, in the widget only.
+    assert outputs_of(alice, ui_out) == [stream("x is 7\n"), plain("70")]
+
+    # Every window sees the same widgets and cells.
+    await bob.wait_for(lambda r: widgets(r) == widgets(alice), timeout=10)
+    assert bob.content()["cells"] == alice.content()["cells"]
+    assert "x is 7" not in json.dumps(alice.content()["cells"])
+
+    # The kernel's widgets were told what was captured, as a front-end tells them.
+    alice.set_source("cell-6", f"widget_outputs_seen = {captured!r}\n" + OUTPUT_CELLS[6])
+    check = await alice.run("cell-6", timeout=TIMEOUT)
+    assert check.stdout == "True 1\n", check.outputs
+
+    # A window that joins later finds the captured outputs at once.
+    late = await connect("nb.ipynb")
+    assert outputs_of(late, out_id) == captured
+    assert "x is 7" in json.dumps(outputs_of(late, ui_out))
+
+    # The file carries them in its widget state, valid against ipywidgets' schema.
+    async def file_has_them() -> bool:
+        saved = read_file(path)["metadata"].get("widgets", {}).get(STATE_MIME) or {}
+        state = saved.get("state", {})
+        return (
+            state.get(out_id, {}).get("state", {}).get("outputs") == captured
+            and "x is 7" in json.dumps(state.get(ui_out, {}))
+            and inner_id in state
+        )
+
+    await wait_until(file_has_them)
+    jsonschema.validate(read_file(path)["metadata"]["widgets"][STATE_MIME], SCHEMA)

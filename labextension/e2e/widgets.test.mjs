@@ -110,3 +110,98 @@ suite.test('a window opened while the kernel is busy renders the widgets at once
   await b.runCell(4);
   for (const window of [a, b]) await window.waitForSlider(0, { value: '77' });
 });
+
+/** How often `text` shows in cell `index`, and how often inside an Output widget there. */
+function shownInCell(window, index, text) {
+  return window.cell(index).evaluate((cell, wanted) => {
+    const count = s => s.split(wanted).length - 1;
+    // The outputs only: the cell's source may hold the same text.
+    const node = cell.querySelector('.jp-Cell-outputWrapper') ?? cell;
+    const inWidgets = [...node.querySelectorAll('.widget-output')]
+      // Nested Output widgets would be counted twice: only the outermost.
+      .filter(el => !el.parentElement.closest('.widget-output'))
+      .reduce((sum, el) => sum + count(el.innerText), 0);
+    return { total: count(node.innerText), inWidgets };
+  }, text);
+}
+
+async function waitShownOnce(window, index, text, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let seen;
+  for (;;) {
+    seen = await shownInCell(window, index, text);
+    if (seen.total === 1 && seen.inWidgets === 1) {
+      // Still once a moment later: no second copy on its way.
+      await sleep(500);
+      seen = await shownInCell(window, index, text);
+      assert.deepEqual(seen, { total: 1, inWidgets: 1 }, `${window.name}: "${text}" once, in the widget`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${window.name}: "${text}" shown ${JSON.stringify(seen)}, expected once inside the widget`);
+    }
+    await sleep(100);
+  }
+}
+
+suite.test('an interact slider moved in one window shows its output once, inside the widget, in every window, and it stays when that window closes', {}, async run => {
+  const nb = run.notebook([
+    'import ipywidgets as w\ndef f(x):\n    print(f"x is {x}")\nw.interact(f, x=w.IntSlider(value=3, max=10))'
+  ]);
+  const [a, b] = await run.openMany(nb, 2);
+  await a.runCell(0);
+  for (const window of [a, b]) {
+    await window.waitForSlider(0, { value: '3', timeout: 30_000 });
+    await waitShownOnce(window, 0, 'x is 3');
+  }
+  // b moves the slider: the callback runs under b's own request, which b's kernel
+  // connection sees; the server captures it, and b does not show it a second time.
+  await b.nudgeSlider(0);
+  for (const window of [a, b]) {
+    await window.waitForSlider(0, { value: '4' });
+    await waitShownOnce(window, 0, 'x is 4');
+    assert.equal((await shownInCell(window, 0, 'x is 3')).total, 0, `${window.name}: cleared`);
+  }
+  await b.close();
+  await waitShownOnce(a, 0, 'x is 4');
+  const late = await run.open(nb, 'late');
+  await late.waitForSlider(0, { value: '4', timeout: AT_ONCE_MS });
+  await waitShownOnce(late, 0, 'x is 4');
+  await waitUntilAsync(
+    async () => /x is 4/.test(JSON.stringify((await run.lab.readNotebook(nb)).metadata.widgets ?? {})),
+    'the captured output in the file'
+  );
+});
+
+async function waitUntilAsync(condition, what, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+suite.test('what an Output widget captures while its cell still runs shows at once in every window, inside the widget', {}, async run => {
+  const go = `${run.slug}-go`;
+  const nb = run.notebook([
+    [
+      'import os, time, ipywidgets as w',
+      'out = w.Output()',
+      'display(out)',
+      'with out:',
+      '    print("captured while running")',
+      waitForFile(go),
+      'print("the cell is done")'
+    ].join('\n')
+  ]);
+  const [a, b] = await run.openMany(nb, 2);
+  await a.runCell(0);
+  // The kernel is busy with the cell: only the document can bring the captured output.
+  for (const window of [a, b]) await waitShownOnce(window, 0, 'captured while running');
+  assert.equal((await shownInCell(a, 0, 'the cell is done')).total, 0, 'the cell still runs');
+  fs.writeFileSync(path.join(run.lab.root, go), '');
+  for (const window of [a, b]) {
+    await window.waitForOutput(0, 'the cell is done');
+    await waitShownOnce(window, 0, 'captured while running');
+  }
+});

@@ -2,7 +2,8 @@
  * Widgets from the document: each notebook bound to a room feeds the document's widget
  * state (root Map `widgets`, kept by the server) into ipywidgets' widget manager of its
  * panel, so that a window opened late, or while the kernel is busy, renders the live
- * widgets at once. See `widgetfeed.ts`.
+ * widgets at once. See `widgetfeed.ts`. Output widgets show what the server captured
+ * into them, from the document, once, in every window (`outputcapture.ts`).
  *
  * ipywidgets' JupyterLab front-end (`@jupyter-widgets/jupyterlab-manager`, installed by
  * jupyterlab_widgets) is optional: without it this plugin does nothing, and its modules
@@ -22,6 +23,7 @@ import {
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
+import { captureOnServer, DocumentOutputs } from './outputcapture';
 import { CommShim, DocumentWidgetFeed } from './widgetfeed';
 import { WIDGETS_ROOT } from './widgetstate';
 
@@ -36,12 +38,18 @@ interface IWidgetModules {
   Comm: CommShim;
 }
 
+/** The widget managers of notebooks bound to a room: the server captures their outputs. */
+const serverCaptured = new WeakSet<object>();
+
 async function loadWidgetModules(): Promise<IWidgetModules | null> {
   try {
     const [lab, base] = await Promise.all([
       import('@jupyter-widgets/jupyterlab-manager'),
       import('@jupyter-widgets/base')
     ]);
+    captureOnServer(lab.output.OutputModel, manager =>
+      serverCaptured.has(manager as object)
+    );
     return {
       lab,
       Comm: (base as typeof WidgetsBase).shims.services
@@ -121,8 +129,16 @@ async function feedPanel(
   if (!manager || panel.isDisposed) {
     return;
   }
+  serverCaptured.add(manager);
+  const outputs = new DocumentOutputs({ manager, widgets });
+  const refresh = () => outputs.refresh();
+  manager.restored.connect(refresh);
   const feed = new DocumentWidgetFeed({ manager, widgets, Comm: loaded.Comm });
-  panel.disposed.connect(() => feed.dispose());
+  panel.disposed.connect(() => {
+    manager.restored.disconnect(refresh);
+    outputs.dispose();
+    feed.dispose();
+  });
 }
 
 export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
