@@ -100,7 +100,10 @@ suite.test('name labels stack above the line and never cover the text they annot
   const check = async what => {
     const seen = await a._poll(
       () => a.cursorLabels(0),
-      v => v.labels.length === 2,
+      // CodeMirror places tooltips in its next measure cycle: wait for the settled layout.
+      v =>
+        v.labels.length === 2 &&
+        v.labels.every(l => v.lines.every(line => l.box.bottom <= line.top + 1)),
       { timeout: 10_000, what }
     );
     assert.deepEqual(seen.labels.map(l => l.name).sort(), [...names].sort());
