@@ -100,7 +100,10 @@ suite.test('name labels stack above the line and never cover the text they annot
   const check = async what => {
     const seen = await a._poll(
       () => a.cursorLabels(0),
-      v => v.labels.length === 2,
+      // CodeMirror places tooltips in its next measure cycle: wait for the settled layout.
+      v =>
+        v.labels.length === 2 &&
+        v.labels.every(l => v.lines.every(line => l.box.bottom <= line.top + 1)),
       { timeout: 10_000, what }
     );
     assert.deepEqual(seen.labels.map(l => l.name).sort(), [...names].sort());
@@ -124,4 +127,36 @@ suite.test('name labels stack above the line and never cover the text they annot
   await a._poll(() => a.cursorLabels(0), v => v.labels.length === 0, { timeout: 6_000, what: 'the names to hide' });
   await a.cell(0).locator('.jp-crdtsync-cursor').first().hover({ force: true });
   await a._poll(() => a.cursorLabels(0), v => v.labels.length === 2, { timeout: 5_000, what: 'the names on hover' });
+});
+
+suite.test("three windows: each shows the other two's avatars in the notebook toolbar", {}, async run => {
+  const nb = run.notebook(['x = 1']);
+  const windows = await run.openMany(nb, 3);
+  const identities = await Promise.all(windows.map(w => w.identity()));
+  for (const [i, window] of windows.entries()) {
+    const others = identities.filter((_, j) => j !== i);
+    const avatars = await window._poll(
+      () =>
+        window.page.locator('.jp-NotebookPanel-toolbar .jp-crdtsync-avatar').evaluateAll(nodes =>
+          nodes.map(node => ({ title: node.title, text: node.textContent, color: getComputedStyle(node).backgroundColor }))
+        ),
+      found => found.length === 2,
+      { timeout: 10_000, what: 'two avatars' }
+    );
+    assert.deepEqual(
+      avatars.map(a => a.title).sort(),
+      others.map(o => o.display_name || o.name).sort()
+    );
+    for (const other of others) {
+      assert.ok(avatars.some(a => a.text === other.initials), `initials ${other.initials} in ${JSON.stringify(avatars)}`);
+    }
+  }
+  await windows[0].screenshot(run.dir, 'avatars');
+  // A window leaves: the others show one avatar less.
+  await windows[2].close();
+  await windows[0]._poll(
+    () => windows[0].page.locator('.jp-NotebookPanel-toolbar .jp-crdtsync-avatar').count(),
+    count => count === 1,
+    { timeout: 10_000, what: 'one avatar left' }
+  );
 });

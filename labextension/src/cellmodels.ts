@@ -7,7 +7,10 @@ import { ICellModel } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 /** Call `watch` once for each cell model the panel's notebook has or will have. */
-export function forEachCellModel(panel: NotebookPanel, watch: (model: ICellModel) => void): void {
+export function forEachCellModel(
+  panel: NotebookPanel,
+  watch: (model: ICellModel) => void
+): void {
   const notebook = panel.content;
   const seen = new WeakSet<ICellModel>();
   const visit = (model: ICellModel) => {
@@ -16,7 +19,10 @@ export function forEachCellModel(panel: NotebookPanel, watch: (model: ICellModel
       watch(model);
     }
   };
-  const onCellsChanged = (_: unknown, change: { type: string; newValues: ICellModel[] }) => {
+  const onCellsChanged = (
+    _: unknown,
+    change: { type: string; newValues: ICellModel[] }
+  ) => {
     if (change.type === 'add' || change.type === 'set') {
       change.newValues.forEach(visit);
     }

@@ -3,7 +3,8 @@
  */
 
 /** jupyter-collaboration's plugin that binds notebooks to its own rooms. */
-export const JUPYTER_COLLABORATION_PLUGIN = '@jupyter/docprovider-extension:ynotebook';
+export const JUPYTER_COLLABORATION_PLUGIN =
+  '@jupyter/docprovider-extension:ynotebook';
 
 export interface ICoexistence {
   /** jupyter-collaboration's front-end plugin is registered. */
@@ -22,12 +23,18 @@ export interface ICoexistenceNotice {
 }
 
 /** The notice when jupyter-collaboration is present; null when it is not. */
-export function coexistenceNotice(state: ICoexistence): ICoexistenceNotice | null {
+export function coexistenceNotice(
+  state: ICoexistence
+): ICoexistenceNotice | null {
   if (!state.frontEnd && !state.serverExtension) {
     return null;
   }
-  const binder = state.oursBindsNotebooks ? 'jupyter-crdt-sync' : 'jupyter-collaboration';
-  const other = state.oursBindsNotebooks ? 'jupyter-collaboration' : 'jupyter-crdt-sync';
+  const binder = state.oursBindsNotebooks
+    ? 'jupyter-crdt-sync'
+    : 'jupyter-collaboration';
+  const other = state.oursBindsNotebooks
+    ? 'jupyter-collaboration'
+    : 'jupyter-crdt-sync';
   return {
     summary: `jupyter-collaboration is installed too. Notebooks open with ${binder}, not ${other}.`,
     details:

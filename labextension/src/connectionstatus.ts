@@ -63,7 +63,9 @@ export function describeConnection(
       };
     case 'offline': {
       const seconds =
-        state.retryAt === undefined ? 0 : Math.ceil((state.retryAt - now) / 1000);
+        state.retryAt === undefined
+          ? 0
+          : Math.ceil((state.retryAt - now) / 1000);
       const lost = `The connection to the server is lost. ${KEEP_WORKING}`;
       return seconds > 0
         ? {
@@ -87,7 +89,7 @@ export function describeConnection(
         tone: 'error',
         tooltip:
           `This window's copy of ${name} comes from an earlier history of the notebook ` +
-          "that the server no longer has; it cannot be merged. Reload the page to get " +
+          'that the server no longer has; it cannot be merged. Reload the page to get ' +
           'the current notebook (changes made here since are not kept).'
       };
     case 'disposed':
@@ -99,8 +101,15 @@ const KEEP_WORKING =
   'Keep working: your changes are kept in this window and merged when it reconnects.';
 
 /** When the text changes next without a status change (the countdown), in ms; or null. */
-export function nextRefreshIn(state: IConnectionState, now: number): number | null {
-  if (state.status !== 'offline' || state.retryAt === undefined || state.retryAt <= now) {
+export function nextRefreshIn(
+  state: IConnectionState,
+  now: number
+): number | null {
+  if (
+    state.status !== 'offline' ||
+    state.retryAt === undefined ||
+    state.retryAt <= now
+  ) {
     return null;
   }
   const left = state.retryAt - now;

@@ -126,17 +126,31 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     options?: Contents.IFetchOptions
   ): Promise<Contents.IModel> {
     const binding = this._bindings.get(localPath);
-    if (!binding || (options?.type !== binding.kind && options?.type !== undefined)) {
-      return this._drive.get(localPath, { ...options, contentProviderId: undefined });
+    if (
+      !binding ||
+      (options?.type !== binding.kind && options?.type !== undefined)
+    ) {
+      return this._drive.get(localPath, {
+        ...options,
+        contentProviderId: undefined
+      });
     }
     // The content comes from the room; the REST call only gives the metadata.
     const [model] = await Promise.all([
       this._drive
-        .get(localPath, { ...options, content: false, hash: false, contentProviderId: undefined })
+        .get(localPath, {
+          ...options,
+          content: false,
+          hash: false,
+          contentProviderId: undefined
+        })
         .catch(error => {
           // Server out of reach: JupyterLab asks before each save (to detect changes on
           // disk, which the room handles); let the save go on and say itself why it fails.
-          if (error instanceof ServerConnection.NetworkError && binding.lastModel) {
+          if (
+            error instanceof ServerConnection.NetworkError &&
+            binding.lastModel
+          ) {
             return { ...binding.lastModel, path: binding.path };
           }
           if (error?.response?.status === 404) {
@@ -166,7 +180,10 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
   ): Promise<Contents.IModel> {
     const binding = this._bindings.get(localPath);
     if (!binding) {
-      return this._drive.save(localPath, { ...options, contentProviderId: undefined });
+      return this._drive.save(localPath, {
+        ...options,
+        contentProviderId: undefined
+      });
     }
     const model = await saveThroughRoom({
       path: binding.path,
@@ -188,7 +205,10 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
   }
 
   /** The model JupyterLab's document context sees: no content, no hash (see above). */
-  private _reported(model: Contents.IModel, binding: RoomBinding): Contents.IModel {
+  private _reported(
+    model: Contents.IModel,
+    binding: RoomBinding
+  ): Contents.IModel {
     return {
       ...model,
       content: null,
@@ -199,7 +219,9 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
     };
   }
 
-  private _createNew(options: Contents.ISharedFactoryOptions): YNotebook | YFile | undefined {
+  private _createNew(
+    options: Contents.ISharedFactoryOptions
+  ): YNotebook | YFile | undefined {
     if (options.collaborative === false) {
       return undefined;
     }
@@ -214,7 +236,11 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
       return undefined;
     }
     const provider = new RoomProvider({
-      url: roomUrl(this._serverSettings.wsUrl, options.path, this._serverSettings.token),
+      url: roomUrl(
+        this._serverSettings.wsUrl,
+        options.path,
+        this._serverSettings.token
+      ),
       doc: sharedModel.ydoc,
       awareness: sharedModel.awareness
     });
@@ -254,7 +280,10 @@ export class CrdtContentProvider implements IContentProvider, IRoomBindings {
    * A rename through this window's contents manager (the server moves the room and its
    * peers): follow it, so that saves, executions and reconnects use the new path.
    */
-  private _onDriveFileChanged(_: Contents.IDrive, change: Contents.IChangedArgs): void {
+  private _onDriveFileChanged(
+    _: Contents.IDrive,
+    change: Contents.IChangedArgs
+  ): void {
     const oldPath = change.oldValue?.path;
     const newPath = change.newValue?.path;
     if (change.type !== 'rename' || !oldPath || !newPath) {

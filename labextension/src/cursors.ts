@@ -40,22 +40,34 @@ export const cursorsPlugin: JupyterFrontEndPlugin<void> = {
       factory: options => {
         const shared = options.model.sharedModel as unknown as ICellSharedModel;
         // Notebook cells only: they share the notebook's awareness.
-        if (!shared?.ysource || !shared.awareness || !shared.notebook || !shared.getId) {
+        if (
+          !shared?.ysource ||
+          !shared.awareness ||
+          !shared.notebook ||
+          !shared.getId
+        ) {
           return null;
         }
         const getId = shared.getId.bind(shared);
         return EditorExtensionRegistry.createImmutableExtension(
-          remoteCursors({ ytext: shared.ysource, awareness: shared.awareness, cellId: getId })
+          remoteCursors({
+            ytext: shared.ysource,
+            awareness: shared.awareness,
+            cellId: getId
+          })
         );
       }
     });
     // Moving to another cell without editing it (command mode) takes our cursor away.
     tracker?.activeCellChanged.connect((_, cell) => {
       const awareness = tracker.currentWidget?.model?.sharedModel.awareness as
-        | IAwarenessLike
-        | undefined;
+        IAwarenessLike | undefined;
       const published = awareness?.getLocalState()?.[SELECTION_FIELD];
-      if (awareness && published && published.cell !== cell?.model.sharedModel.getId()) {
+      if (
+        awareness &&
+        published &&
+        published.cell !== cell?.model.sharedModel.getId()
+      ) {
         awareness.setLocalStateField(SELECTION_FIELD, null);
       }
     });

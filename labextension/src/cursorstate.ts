@@ -40,7 +40,9 @@ export function selectionState(
   ranges: readonly IRange[]
 ): ISelectionState {
   const rel = (index: number) =>
-    Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(ytext, index));
+    Y.relativePositionToJSON(
+      Y.createRelativePositionFromTypeIndex(ytext, index)
+    );
   return {
     cell: cellId,
     ranges: ranges.map(r => ({ anchor: rel(r.anchor), head: rel(r.head) }))
@@ -66,12 +68,15 @@ export function resolvePosition(ytext: Y.Text, json: unknown): number | null {
   }
 }
 
-const COLOR = /^(#[0-9a-f]{3,8}|[a-z]{3,20}|var\(--[\w-]+\)|(rgb|rgba|hsl|hsla)\([\d\s.,%/]+\))$/i;
+const COLOR =
+  /^(#[0-9a-f]{3,8}|[a-z]{3,20}|var\(--[\w-]+\)|(rgb|rgba|hsl|hsla)\([\d\s.,%/]+\))$/i;
 export const DEFAULT_COLOR = 'var(--jp-collaborator-color1, #ffad8e)';
 
 /** The collaborator's colour if it is a plain CSS colour (it comes from another window). */
 export function safeColor(color: unknown): string {
-  return typeof color === 'string' && COLOR.test(color.trim()) ? color.trim() : DEFAULT_COLOR;
+  return typeof color === 'string' && COLOR.test(color.trim())
+    ? color.trim()
+    : DEFAULT_COLOR;
 }
 
 /** The name to show for an awareness `user` field. */
@@ -100,7 +105,11 @@ export function remoteSelections(
 ): IRemoteSelection[] {
   const selections: IRemoteSelection[] = [];
   for (const [clientID, state] of states) {
-    if (clientID === localClientID || typeof state !== 'object' || state === null) {
+    if (
+      clientID === localClientID ||
+      typeof state !== 'object' ||
+      state === null
+    ) {
       continue;
     }
     const selection = state[SELECTION_FIELD];

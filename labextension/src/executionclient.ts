@@ -35,11 +35,16 @@ export function executeBody(cellIds: readonly string[]): object {
   if (cellIds.length === 0) {
     throw new Error('no cells to execute');
   }
-  return cellIds.length === 1 ? { cell_id: cellIds[0] } : { cell_ids: [...cellIds] };
+  return cellIds.length === 1
+    ? { cell_id: cellIds[0] }
+    : { cell_ids: [...cellIds] };
 }
 
 /** What to tell the user when the server refuses or fails to run cells. */
-export function executeErrorMessage(status: number, serverMessage: string): string {
+export function executeErrorMessage(
+  status: number,
+  serverMessage: string
+): string {
   switch (status) {
     case 0:
       return `The server cannot be reached (${serverMessage}); the cells were not run.`;
@@ -114,7 +119,9 @@ export class ExecutionBatcher {
         if (execution && execution.cell_id === entry.cellId) {
           entry.resolve(execution);
         } else {
-          entry.reject(new Error(`the server did not queue cell ${entry.cellId}`));
+          entry.reject(
+            new Error(`the server did not queue cell ${entry.cellId}`)
+          );
         }
       });
     } catch (error) {
@@ -198,7 +205,10 @@ function currentOutcome(
     return 'deleted';
   }
   const record = executionRecord(cell);
-  if (record?.msg_id === undefined || (record.msg_id === earlier && earlier !== msgId)) {
+  if (
+    record?.msg_id === undefined ||
+    (record.msg_id === earlier && earlier !== msgId)
+  ) {
     return null; // not queued yet (the room's change has not arrived)
   }
   if (record.msg_id !== msgId) {

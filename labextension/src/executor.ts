@@ -77,13 +77,15 @@ export class RoomCellExecutor implements INotebookCellExecutor {
     cell.model.trusted = true;
     let msgId: string;
     try {
-      msgId = (await state.batcher.request(cell.model.sharedModel.getId())).msg_id;
+      msgId = (await state.batcher.request(cell.model.sharedModel.getId()))
+        .msg_id;
     } catch (error) {
       this._report(error);
       options.onCellExecuted({ cell, success: false });
       return false;
     }
-    const ymodel = (cell.model.sharedModel as unknown as { ymodel: Y.Map<any> }).ymodel;
+    const ymodel = (cell.model.sharedModel as unknown as { ymodel: Y.Map<any> })
+      .ymodel;
     const end = roomEnd(binding);
     let outcome: ExecutionOutcome;
     try {
@@ -106,7 +108,8 @@ export class RoomCellExecutor implements INotebookCellExecutor {
       state = {
         checks: Promise.resolve(),
         batcher: new ExecutionBatcher(
-          cellIds => requestExecution(this._serverSettings, binding.path, cellIds),
+          cellIds =>
+            requestExecution(this._serverSettings, binding.path, cellIds),
           // The room runs the source it holds: it must have this window's edits first.
           () => binding.provider.whenApplied()
         )
@@ -180,7 +183,10 @@ async function readiness(
 }
 
 /** Resolves when the binding's room connection ends for good (deleted, stale, closed). */
-function roomEnd(binding: IRoomBinding): { promise: Promise<void>; dispose: () => void } {
+function roomEnd(binding: IRoomBinding): {
+  promise: Promise<void>;
+  dispose: () => void;
+} {
   let check = () => undefined as void;
   const promise = new Promise<void>(resolve => {
     check = () => {
@@ -192,15 +198,17 @@ function roomEnd(binding: IRoomBinding): { promise: Promise<void>; dispose: () =
   });
   binding.provider.statusChanged.connect(check);
   check();
-  return { promise, dispose: () => binding.provider.statusChanged.disconnect(check) };
+  return {
+    promise,
+    dispose: () => binding.provider.statusChanged.disconnect(check)
+  };
 }
 
 /** The error the kernel reported, as JupyterLab passes it to `onCellExecuted`. */
 function kernelError(cell: CodeCell): KernelError {
   const outputs = cell.model.outputs.toJSON();
   const error = outputs.find(output => output.output_type === 'error') as
-    | { ename?: string; evalue?: string; traceback?: string[] }
-    | undefined;
+    { ename?: string; evalue?: string; traceback?: string[] } | undefined;
   const content: KernelMessage.IExecuteReplyMsg['content'] = {
     status: 'error',
     ename: error?.ename ?? 'Error',

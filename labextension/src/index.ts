@@ -10,7 +10,8 @@ import { PageConfig } from '@jupyterlab/coreutils';
 import {
   INotebookCellExecutor,
   INotebookTracker,
-  INotebookWidgetFactory
+  INotebookWidgetFactory,
+  NotebookWidgetFactory
 } from '@jupyterlab/notebook';
 import { Contents } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -26,6 +27,8 @@ import { announceRoomEnds, warnIfJupyterCollaboration } from './notices';
 import { showQueuedCells } from './queuedprompt';
 import { followTrust } from './trust';
 import { ConnectionStatusItem } from './statusitem';
+import { CollaboratorAvatars } from './avatars';
+import type { IAwarenessLike } from './remotecursors';
 import { IRoomBindings } from './tokens';
 
 export { CONTENT_PROVIDER_ID, CrdtContentProvider } from './contentprovider';
@@ -43,7 +46,10 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
   autoStart: true,
   requires: [INotebookWidgetFactory],
   provides: IRoomBindings,
-  activate: (app: JupyterFrontEnd, notebookFactory: any): IRoomBindings => {
+  activate: (
+    app: JupyterFrontEnd,
+    notebookFactory: NotebookWidgetFactory.IFactory
+  ): IRoomBindings => {
     const contents = app.serviceManager.contents as Contents.IManager & {
       defaultDrive?: Contents.IDrive;
     };
@@ -62,11 +68,17 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
       return rooms;
     }
     registry.register(CONTENT_PROVIDER_ID, rooms);
-    notebookFactory.contentProviderId = CONTENT_PROVIDER_ID;
+    // Settable since JupyterLab 4.4, typed read-only.
+    (notebookFactory as { contentProviderId?: string }).contentProviderId =
+      CONTENT_PROVIDER_ID;
     // Text files too: the file editor's documents are bound to the room of their file.
     const bindEditor = (name: string) => {
       const factory = app.docRegistry.getWidgetFactory(name) as any;
-      if (name === TEXT_EDITOR_FACTORY && factory && !factory.contentProviderId) {
+      if (
+        name === TEXT_EDITOR_FACTORY &&
+        factory &&
+        !factory.contentProviderId
+      ) {
         factory.contentProviderId = CONTENT_PROVIDER_ID;
       }
     };
@@ -82,7 +94,8 @@ const roomsPlugin: JupyterFrontEndPlugin<IRoomBindings> = {
       warnIfJupyterCollaboration({
         frontEnd: app.hasPlugin(JUPYTER_COLLABORATION_PLUGIN),
         serverExtension: PageConfig.getOption('disableRTC') !== '',
-        oursBindsNotebooks: notebookFactory.contentProviderId === CONTENT_PROVIDER_ID
+        oursBindsNotebooks:
+          notebookFactory.contentProviderId === CONTENT_PROVIDER_ID
       })
     );
     return rooms;
@@ -99,7 +112,10 @@ const executorPlugin: JupyterFrontEndPlugin<INotebookCellExecutor> = {
   autoStart: true,
   requires: [IRoomBindings],
   provides: INotebookCellExecutor,
-  activate: (app: JupyterFrontEnd, rooms: IRoomBindings): INotebookCellExecutor =>
+  activate: (
+    app: JupyterFrontEnd,
+    rooms: IRoomBindings
+  ): INotebookCellExecutor =>
     new RoomCellExecutor(rooms, app.serviceManager.serverSettings)
 };
 
@@ -122,6 +138,12 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((__, panel) => {
       const { context } = panel;
       if (rooms.bindingOf(context.model.sharedModel)) {
+        // Who else is in this notebook.
+        const avatars = new CollaboratorAvatars(
+          context.model.sharedModel.awareness as unknown as IAwarenessLike
+        );
+        panel.toolbar.insertItem(10, 'crdtsync-collaborators', avatars);
+        panel.disposed.connect(() => avatars.dispose());
         showQueuedCells(panel);
         followTrust(panel);
         // Renamed elsewhere: the room moved with its peers; reconnects, saves and runs

@@ -15,7 +15,10 @@ import { IRoomBinding, IRoomBindings } from './tokens';
 const ENDED_CLASS = 'jp-crdtsync-mod-ended';
 
 /** React to the terminal statuses of every binding, now and to come. */
-export function announceRoomEnds(rooms: IRoomBindings, tracker: INotebookTracker): void {
+export function announceRoomEnds(
+  rooms: IRoomBindings,
+  tracker: INotebookTracker
+): void {
   const watch = (binding: IRoomBinding) => {
     const onStatus = (_: RoomProvider, change: IStatusChange) => {
       if (change.status === 'deleted') {
@@ -38,8 +41,13 @@ export function announceRoomEnds(rooms: IRoomBindings, tracker: INotebookTracker
   });
 }
 
-function panelsOf(binding: IRoomBinding, tracker: INotebookTracker): NotebookPanel[] {
-  return tracker.filter(panel => panel.context.model.sharedModel === binding.sharedModel);
+function panelsOf(
+  binding: IRoomBinding,
+  tracker: INotebookTracker
+): NotebookPanel[] {
+  return tracker.filter(
+    panel => panel.context.model.sharedModel === binding.sharedModel
+  );
 }
 
 /** Edits made here would go nowhere: stop them, and say so on the tab. */
@@ -77,7 +85,10 @@ function onDeleted(binding: IRoomBinding, tracker: INotebookTracker): void {
 
 let reloadDialogOpen = false;
 
-async function onStale(binding: IRoomBinding, tracker: INotebookTracker): Promise<void> {
+async function onStale(
+  binding: IRoomBinding,
+  tracker: INotebookTracker
+): Promise<void> {
   markEnded(panelsOf(binding, tracker));
   if (reloadDialogOpen) {
     return; // one dialog for every notebook that became stale at once

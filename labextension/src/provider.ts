@@ -305,7 +305,9 @@ export class RoomProvider implements IDisposable {
         if (this._status === 'connecting' || this._status === 'syncing') {
           return false; // wait for the connection
         }
-        finish(new NotAppliedError(this._status, notAppliedMessage(this._status)));
+        finish(
+          new NotAppliedError(this._status, notAppliedMessage(this._status))
+        );
         return true;
       };
       const onStatus = () => {
@@ -423,7 +425,12 @@ export class RoomProvider implements IDisposable {
     switch (type) {
       case MessageType.sync: {
         encoding.writeVarUint(encoder, MessageType.sync);
-        const kind = syncProtocol.readSyncMessage(decoder, encoder, this.doc, this);
+        const kind = syncProtocol.readSyncMessage(
+          decoder,
+          encoder,
+          this.doc,
+          this
+        );
         if (encoding.length(encoder) > 1) {
           ws.send(encoding.toUint8Array(encoder));
         }
@@ -573,7 +580,10 @@ export class RoomProvider implements IDisposable {
     if (origin === this || ws === null || ws.readyState !== WS_OPEN) {
       return;
     }
-    this._sendAwareness(ws, change.added.concat(change.updated, change.removed));
+    this._sendAwareness(
+      ws,
+      change.added.concat(change.updated, change.removed)
+    );
   };
 
   private _sendRoundTrip(ws: IWebSocketLike, trip: IRoundTrip): void {
@@ -609,7 +619,9 @@ export class RoomProvider implements IDisposable {
     ws.send(encoding.toUint8Array(encoder));
   }
 
-  private _setStatus(change: Omit<IStatusChange, 'previous' | 'attempt'>): void {
+  private _setStatus(
+    change: Omit<IStatusChange, 'previous' | 'attempt'>
+  ): void {
     const previous = this._status;
     this._status = change.status;
     this._statusChanged.emit({ ...change, previous, attempt: this._attempt });

@@ -28,7 +28,10 @@ export function showQueuedCells(panel: NotebookPanel): void {
     // from the count; set ours after it.
     void cell.ready.then(() =>
       queueMicrotask(() => {
-        if (!cell.isDisposed && (cell.model.executionState as string) === QUEUED) {
+        if (
+          !cell.isDisposed &&
+          (cell.model.executionState as string) === QUEUED
+        ) {
           showAsRunning(cell);
         }
       })
@@ -40,7 +43,10 @@ export function showQueuedCells(panel: NotebookPanel): void {
       return;
     }
     model.stateChanged.connect((_, change) => {
-      if (change.name === 'executionState' || change.name === 'executionCount') {
+      if (
+        change.name === 'executionState' ||
+        change.name === 'executionCount'
+      ) {
         refresh(model);
       }
     });

@@ -39,8 +39,14 @@ export interface IAwarenessLike {
   getStates(): Map<number, Record<string, any>>;
   getLocalState(): Record<string, any> | null;
   setLocalStateField(field: string, value: unknown): void;
-  on(event: 'change', handler: (changes: IAwarenessChanges, origin: unknown) => void): void;
-  off(event: 'change', handler: (changes: IAwarenessChanges, origin: unknown) => void): void;
+  on(
+    event: 'change',
+    handler: (changes: IAwarenessChanges, origin: unknown) => void
+  ): void;
+  off(
+    event: 'change',
+    handler: (changes: IAwarenessChanges, origin: unknown) => void
+  ): void;
 }
 
 interface IAwarenessChanges {
@@ -78,7 +84,10 @@ const labelsField = StateField.define<readonly Tooltip[]>({
     if (!tr.docChanged) {
       return labels;
     }
-    return labels.map(label => ({ ...label, pos: tr.changes.mapPos(label.pos) }));
+    return labels.map(label => ({
+      ...label,
+      pos: tr.changes.mapPos(label.pos)
+    }));
   },
   provide: field => showTooltip.computeN([field], state => state.field(field))
 });
@@ -233,7 +242,8 @@ class RemoteCursorsView {
   /** The pointer is over a caret (or left it): show that caret's name while it is. */
   hover(target: EventTarget | null): void {
     const element = target instanceof Element ? target : null;
-    const caret = element?.closest('.jp-crdtsync-cursor') as HTMLElement | null | undefined;
+    const caret = element?.closest('.jp-crdtsync-cursor') as
+      HTMLElement | null | undefined;
     const hovered = caret?.dataset.client ? Number(caret.dataset.client) : null;
     if (hovered !== this._hovered) {
       this._hovered = hovered;
@@ -245,10 +255,15 @@ class RemoteCursorsView {
     const { awareness } = this.options;
     const cellId = this.options.cellId();
     const states = awareness.getStates();
-    const relevant = [...changes.added, ...changes.updated, ...changes.removed].some(
+    const relevant = [
+      ...changes.added,
+      ...changes.updated,
+      ...changes.removed
+    ].some(
       id =>
         id !== awareness.clientID &&
-        (this._shown.has(id) || states.get(id)?.[SELECTION_FIELD]?.cell === cellId)
+        (this._shown.has(id) ||
+          states.get(id)?.[SELECTION_FIELD]?.cell === cellId)
     );
     if (relevant) {
       this._scheduleRefresh();
@@ -288,7 +303,10 @@ class RemoteCursorsView {
     if (ytext.length !== this.view.state.doc.length) {
       return; // Not in step with the text yet; the next update publishes.
     }
-    const ranges = [selection.main, ...selection.ranges.filter(r => r !== selection.main)];
+    const ranges = [
+      selection.main,
+      ...selection.ranges.filter(r => r !== selection.main)
+    ];
     const value = selectionState(ytext, this.options.cellId(), ranges);
     this._published = value;
     if (!sameSelection(awareness.getLocalState()?.[SELECTION_FIELD], value)) {
@@ -352,7 +370,9 @@ class RemoteCursorsView {
         }
       }
     }
-    this._showLabels([...labels].map(([pos, names]) => labelTooltip(pos, names)));
+    this._showLabels(
+      [...labels].map(([pos, names]) => labelTooltip(pos, names))
+    );
     for (const id of this._lastRanges.keys()) {
       if (!shown.has(id)) {
         this._lastRanges.delete(id);
@@ -361,7 +381,10 @@ class RemoteCursorsView {
     this._shown = shown;
     clearTimeout(this._nameTimer);
     if (nextExpiry < Infinity) {
-      this._nameTimer = setTimeout(() => this._scheduleRefresh(), nextExpiry - now + 20);
+      this._nameTimer = setTimeout(
+        () => this._scheduleRefresh(),
+        nextExpiry - now + 20
+      );
     }
     return Decoration.set(decorations, true);
   }
@@ -384,7 +407,10 @@ class RemoteCursorsView {
     const key = JSON.stringify(selection.ranges);
     const last = this._lastRanges.get(selection.clientID);
     if (!last || last.key !== key) {
-      this._lastRanges.set(selection.clientID, { key, until: now + NAME_SHOWN_MS });
+      this._lastRanges.set(selection.clientID, {
+        key,
+        until: now + NAME_SHOWN_MS
+      });
       return now + NAME_SHOWN_MS;
     }
     return last.until;

@@ -73,7 +73,11 @@ async function requestJson<T>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new RoomApiError(describe(0, String((error as Error)?.message ?? error)), 0, '');
+    throw new RoomApiError(
+      describe(0, String((error as Error)?.message ?? error)),
+      0,
+      ''
+    );
   }
   if (!response.ok) {
     const serverMessage = await readServerMessage(response);

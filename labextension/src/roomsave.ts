@@ -21,7 +21,9 @@ export interface ISaveOptions {
 }
 
 /** Save through the room; rejects with an Error whose message says why it was not saved. */
-export async function saveThroughRoom(options: ISaveOptions): Promise<Contents.IModel> {
+export async function saveThroughRoom(
+  options: ISaveOptions
+): Promise<Contents.IModel> {
   const { path, provider, serverSettings } = options;
   try {
     await provider.whenApplied(options.timeoutMs ?? 15000);
@@ -54,7 +56,11 @@ function notSavedBecause(error: NotAppliedError): string {
 }
 
 /** What to tell the user when the save request itself fails. */
-export function saveErrorMessage(path: string, status: number, serverMessage: string): string {
+export function saveErrorMessage(
+  path: string,
+  status: number,
+  serverMessage: string
+): string {
   switch (status) {
     case 0:
       return `Not saved: the server cannot be reached (${serverMessage}).`;

@@ -17,7 +17,8 @@ import { ISettingsError } from './settingsstate';
 
 export const settingsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt-sync:settings',
-  description: "Shares the user's JupyterLab settings live between all windows.",
+  description:
+    "Shares the user's JupyterLab settings live between all windows.",
   autoStart: true,
   requires: [ISettingRegistry],
   activate: (app: JupyterFrontEnd, registry: ISettingRegistry) => {
@@ -36,21 +37,27 @@ async function bindSettings(
   const shown = new Set<string>();
   new SettingsSession({
     registry,
-    url: settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url,
+    url: settings.token
+      ? `${url}?token=${encodeURIComponent(settings.token)}`
+      : url,
     onErrors: errors => showErrors(errors, shown),
     onRefused: reason =>
-      Notification.error(`Settings change not applied: ${reason}`, { autoClose: false })
+      Notification.error(`Settings change not applied: ${reason}`, {
+        autoClose: false
+      })
   });
 }
 
-async function hasSettingsRoom(settings: ServerConnection.ISettings): Promise<boolean> {
+async function hasSettingsRoom(
+  settings: ServerConnection.ISettings
+): Promise<boolean> {
   try {
     const response = await ServerConnection.makeRequest(
       URLExt.join(settings.baseUrl, 'api/crdtsync/status'),
       {},
       settings
     );
-    return response.ok && (await response.json()).settings != null;
+    return response.ok && ((await response.json()).settings ?? null) !== null;
   } catch {
     return false;
   }
@@ -63,7 +70,9 @@ function showErrors(errors: ISettingsError[], shown: Set<string>): void {
     const key = `${error.plugin}\n${error.line}\n${error.message}`;
     current.add(key);
     if (!shown.has(key)) {
-      const where = error.line ? `${error.file} line ${error.line}` : error.file;
+      const where = error.line
+        ? `${error.file} line ${error.line}`
+        : error.file;
       Notification.error(
         `Settings file not applied: ${where}: ${error.message}. The previous settings stay in force.`,
         { autoClose: false }

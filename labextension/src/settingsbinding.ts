@@ -89,13 +89,17 @@ export class SettingsBinding implements IDisposable {
     this._doc.getMap('errors').unobserve(this._onErrors);
   }
 
-  private async _fetch(id: string): Promise<ISettingRegistry.IPlugin | undefined> {
+  private async _fetch(
+    id: string
+  ): Promise<ISettingRegistry.IPlugin | undefined> {
     const state = readPlugin(this._doc, id);
-    const usable = state !== null && state.raw.trim() !== '' && isConsistent(state);
+    const usable =
+      state !== null && state.raw.trim() !== '' && isConsistent(state);
     const loaded = this._registry.plugins[id];
     // A plugin the registry has: its schema does not change while the page lives, so
     // only the text is new (no round trip, no 100 ms throttle of the settings API).
-    const fetched = loaded && usable ? { ...loaded } : await this._originalFetch(id);
+    const fetched =
+      loaded && usable ? { ...loaded } : await this._originalFetch(id);
     if (fetched && usable) {
       fetched.raw = state.raw;
     }
@@ -118,7 +122,10 @@ export class SettingsBinding implements IDisposable {
     }
   }
 
-  private _onPlugins = (events: Y.YEvent<any>[], transaction: Y.Transaction) => {
+  private _onPlugins = (
+    events: Y.YEvent<any>[],
+    transaction: Y.Transaction
+  ) => {
     if (transaction.origin === this) {
       return; // our own save
     }
@@ -150,7 +157,10 @@ export class SettingsBinding implements IDisposable {
     try {
       await this._registry.reload(plugin);
     } catch (error) {
-      console.warn(`jupyter-crdt-sync: could not apply the settings of ${plugin}`, error);
+      console.warn(
+        `jupyter-crdt-sync: could not apply the settings of ${plugin}`,
+        error
+      );
     }
   }
 
@@ -158,7 +168,10 @@ export class SettingsBinding implements IDisposable {
   private _provider: RoomProvider;
   private _doc: Y.Doc;
   private _saveTimeoutMs: number;
-  private _connector: Connector & { fetch: Connector['fetch']; save: Connector['save'] };
+  private _connector: Connector & {
+    fetch: Connector['fetch'];
+    save: Connector['save'];
+  };
   private _originalFetch: Connector['fetch'];
   private _originalSave: Connector['save'];
   /** Per plugin, the text the registry last got: the base of this window's next save. */
@@ -222,7 +235,11 @@ export class SettingsSession implements IDisposable {
 
   private _connect(): void {
     const { registry, url, createWebSocket, onErrors } = this._options;
-    const provider = new RoomProvider({ url, doc: new Y.Doc(), createWebSocket });
+    const provider = new RoomProvider({
+      url,
+      doc: new Y.Doc(),
+      createWebSocket
+    });
     const binding = new SettingsBinding({ registry, provider });
     this._provider = provider;
     this._binding = binding;

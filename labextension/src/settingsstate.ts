@@ -68,7 +68,10 @@ export function isConsistent(state: IPluginState): boolean {
 }
 
 /** The change from `current` to `next` as one replacement: [start, deleted, inserted]. */
-export function textDiff(current: string, next: string): [number, number, string] {
+export function textDiff(
+  current: string,
+  next: string
+): [number, number, string] {
   let start = 0;
   const shorter = Math.min(current.length, next.length);
   while (start < shorter && current[start] === next[start]) {
@@ -85,11 +88,18 @@ export function textDiff(current: string, next: string): [number, number, string
   if (start > 0 && isHighSurrogate(current.charCodeAt(start - 1))) {
     start--;
   }
-  if (end > 0 && isHighSurrogate(current.charCodeAt(current.length - end - 1))) {
+  if (
+    end > 0 &&
+    isHighSurrogate(current.charCodeAt(current.length - end - 1))
+  ) {
     end--;
   }
   end = Math.min(end, current.length - start, next.length - start);
-  return [start, current.length - end - start, next.slice(start, next.length - end)];
+  return [
+    start,
+    current.length - end - start,
+    next.slice(start, next.length - end)
+  ];
 }
 
 function isHighSurrogate(code: number): boolean {
@@ -138,7 +148,10 @@ export function writePlugin(
     const reference: JSONObject = old ?? (values.toJSON() as JSONObject);
     for (const [key, value] of Object.entries(next)) {
       const before = reference[key];
-      if (before === undefined || !JSONExt.deepEqual(before, value as JSONValue)) {
+      if (
+        before === undefined ||
+        !JSONExt.deepEqual(before, value as JSONValue)
+      ) {
         values.set(key, value as JSONValue);
       }
     }
@@ -152,5 +165,7 @@ export function writePlugin(
 
 export function readErrors(doc: Y.Doc): ISettingsError[] {
   const errors = doc.getMap<any>('errors');
-  return [...errors.keys()].sort().map(plugin => ({ plugin, ...errors.get(plugin) }));
+  return [...errors.keys()]
+    .sort()
+    .map(plugin => ({ plugin, ...errors.get(plugin) }));
 }

@@ -35,7 +35,10 @@ export class ConnectionStatusItem extends Widget {
 
   /** Whether the current notebook is bound to a room (the item shows only then). */
   get isBound(): boolean {
-    return this._binding !== undefined && this._binding.provider.status !== 'disposed';
+    return (
+      this._binding !== undefined &&
+      this._binding.provider.status !== 'disposed'
+    );
   }
 
   get activeStateChanged(): ISignal<this, void> {
@@ -55,7 +58,9 @@ export class ConnectionStatusItem extends Widget {
 
   private _follow(): void {
     const panel: NotebookPanel | null = this._tracker.currentWidget;
-    const binding = panel ? this._rooms.bindingOf(panel.context.model.sharedModel) : undefined;
+    const binding = panel
+      ? this._rooms.bindingOf(panel.context.model.sharedModel)
+      : undefined;
     if (binding === this._binding) {
       this._render();
       return;

@@ -147,7 +147,9 @@ export class DocumentWidgetFeed implements IDisposable {
     }
     // No await from here to new_model: it registers the model id synchronously, so the
     // manager's own restore, or a comm_open, sees the model and does not make a second.
-    const comm = new this._TrackedComm(kernel.createComm(WIDGET_COMM_TARGET, id));
+    const comm = new this._TrackedComm(
+      kernel.createComm(WIDGET_COMM_TARGET, id)
+    );
     const model = this._manager.new_model(
       {
         model_id: id,
@@ -162,7 +164,10 @@ export class DocumentWidgetFeed implements IDisposable {
     model.then(
       m => m.once('comm:close', () => this._forget(id, model)),
       error => {
-        console.warn(`jupyter-crdt-sync: could not make widget ${id} from the document`, error);
+        console.warn(
+          `jupyter-crdt-sync: could not make widget ${id} from the document`,
+          error
+        );
         this._forget(id, model);
       }
     );
@@ -199,7 +204,10 @@ export class DocumentWidgetFeed implements IDisposable {
           model.set_state(attributes);
         })
         .catch(error => {
-          console.warn(`jupyter-crdt-sync: could not update widget ${id} from the document`, error);
+          console.warn(
+            `jupyter-crdt-sync: could not update widget ${id} from the document`,
+            error
+          );
         });
     });
   }
@@ -237,7 +245,10 @@ export class DocumentWidgetFeed implements IDisposable {
   private _adoptDelayMs: number;
   private _ownership = new KeyOwnership();
   private _TrackedComm: CommShim;
-  private _models = new Map<string, { model: Promise<WidgetModel>; comm: Kernel.IComm }>();
+  private _models = new Map<
+    string,
+    { model: Promise<WidgetModel>; comm: Kernel.IComm }
+  >();
   private _timers = new Map<string, ReturnType<typeof setTimeout>>();
   private _isDisposed = false;
 }

@@ -11,7 +11,10 @@
  */
 import type * as WidgetsBase from '@jupyter-widgets/base';
 import type * as LabManager from '@jupyter-widgets/jupyterlab-manager';
-import type { LabWidgetManager, WidgetRenderer } from '@jupyter-widgets/jupyterlab-manager';
+import type {
+  LabWidgetManager,
+  WidgetRenderer
+} from '@jupyter-widgets/jupyterlab-manager';
 import type { YNotebook } from '@jupyter/ydoc';
 import {
   JupyterFrontEnd,
@@ -25,7 +28,8 @@ import { CommShim, DocumentWidgetFeed } from './widgetfeed';
 import { WIDGETS_ROOT } from './widgetstate';
 
 /** ipywidgets' plugin that makes a widget manager for each notebook panel. */
-export const WIDGET_MANAGER_PLUGIN = '@jupyter-widgets/jupyterlab-manager:plugin';
+export const WIDGET_MANAGER_PLUGIN =
+  '@jupyter-widgets/jupyterlab-manager:plugin';
 
 const WIDGET_VIEW_MIMETYPE = 'application/vnd.jupyter.widget-view+json';
 
@@ -48,7 +52,8 @@ async function loadWidgetModules(): Promise<IWidgetModules | null> {
     );
     return {
       lab,
-      Comm: (base as typeof WidgetsBase).shims.services.Comm as unknown as CommShim
+      Comm: (base as typeof WidgetsBase).shims.services
+        .Comm as unknown as CommShim
     };
   } catch (error) {
     console.warn(
@@ -78,7 +83,9 @@ async function widgetManagerOf(
   const placeholder = rootRendermime.getFactory(WIDGET_VIEW_MIMETYPE);
   const bound = panel.content.rendermime.getFactory(WIDGET_VIEW_MIMETYPE);
   if (panel.isDisposed || !placeholder || !bound || bound === placeholder) {
-    console.debug(`jupyter-crdt-sync: no widget manager for ${panel.context.path}`);
+    console.debug(
+      `jupyter-crdt-sync: no widget manager for ${panel.context.path}`
+    );
     return null;
   }
   // ipywidgets' exported `registerWidgetManager` hands the kernel's existing manager to
@@ -106,7 +113,11 @@ async function feedPanel(
   await panel.context.ready;
   const sharedModel = panel.context.model.sharedModel as Partial<YNotebook>;
   // Only notebooks bound to a room (a collaborative shared model) have the server's map.
-  if (panel.isDisposed || !panel.context.model.collaborative || !sharedModel.ydoc) {
+  if (
+    panel.isDisposed ||
+    !panel.context.model.collaborative ||
+    !sharedModel.ydoc
+  ) {
     return;
   }
   const widgets = sharedModel.ydoc.getMap<unknown>(WIDGETS_ROOT);
@@ -132,7 +143,8 @@ async function feedPanel(
 
 export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-crdt-sync:widgets',
-  description: "Feeds the document's widget state to ipywidgets' widget manager.",
+  description:
+    "Feeds the document's widget state to ipywidgets' widget manager.",
   autoStart: true,
   requires: [INotebookTracker, IRenderMimeRegistry],
   activate: (
@@ -146,7 +158,10 @@ export const widgetsPlugin: JupyterFrontEndPlugin<void> = {
     const modules = loadWidgetModules();
     const watch = (panel: NotebookPanel) => {
       feedPanel(panel, rendermime, modules).catch(error => {
-        console.warn(`jupyter-crdt-sync: widgets of ${panel.context.path} not fed`, error);
+        console.warn(
+          `jupyter-crdt-sync: widgets of ${panel.context.path} not fed`,
+          error
+        );
       });
     };
     tracker.forEach(watch);

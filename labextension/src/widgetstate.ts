@@ -125,7 +125,8 @@ export function serializedState(
   const state: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(entry.state)) {
     if (!wanted || wanted.has(key)) {
-      state[key] = value === undefined ? value : JSON.parse(JSON.stringify(value));
+      state[key] =
+        value === undefined ? value : JSON.parse(JSON.stringify(value));
     }
   }
   for (const buffer of entry.buffers) {
@@ -188,7 +189,8 @@ export function widgetChanges(
     }
     if (field === undefined) {
       // The entry itself: its `state` or `buffers` was replaced.
-      const keysChanged = (event as Y.YMapEvent<unknown>).keysChanged ?? new Set();
+      const keysChanged =
+        (event as Y.YMapEvent<unknown>).keysChanged ?? new Set();
       const entry = readWidgetEntry(widgets.get(id));
       if (keysChanged.has('state') && entry) {
         changed(id, Object.keys(entry.state));
@@ -224,7 +226,10 @@ export function widgetChanges(
  * The attributes a comm message's data updates (`update` / `echo_update`), or none.
  */
 export function updatedKeys(data: unknown): string[] {
-  if (!isRecord(data) || (data.method !== 'update' && data.method !== 'echo_update')) {
+  if (
+    !isRecord(data) ||
+    (data.method !== 'update' && data.method !== 'echo_update')
+  ) {
     return [];
   }
   const keys = isRecord(data.state) ? Object.keys(data.state) : [];

@@ -13,7 +13,9 @@ import {
 
 const NOW = 1_000_000;
 
-function view(state: Partial<IConnectionState> & Pick<IConnectionState, 'status'>) {
+function view(
+  state: Partial<IConnectionState> & Pick<IConnectionState, 'status'>
+) {
   return describeConnection({ hasSynced: true, ...state }, 'nb.ipynb', NOW);
 }
 
@@ -23,7 +25,10 @@ test('connected, connecting, reconnecting, syncing', () => {
   assert.equal(connected.tone, 'ok');
   assert.match(connected.tooltip, /nb\.ipynb is live/);
 
-  assert.equal(view({ status: 'connecting', hasSynced: false }).text, 'Connecting…');
+  assert.equal(
+    view({ status: 'connecting', hasSynced: false }).text,
+    'Connecting…'
+  );
   const reconnecting = view({ status: 'connecting', hasSynced: true });
   assert.equal(reconnecting.text, 'Reconnecting…');
   assert.match(reconnecting.tooltip, /changes are kept in this window/);
@@ -38,10 +43,19 @@ test('offline counts down to the next attempt, rounding up', () => {
   assert.equal(offline.tone, 'offline');
   assert.match(offline.tooltip, /connection to the server is lost/);
   assert.match(offline.tooltip, /Next attempt in 12 s; click to retry now/);
-  assert.equal(view({ status: 'offline', retryAt: NOW + 1 }).text, 'Offline · retry in 1 s');
+  assert.equal(
+    view({ status: 'offline', retryAt: NOW + 1 }).text,
+    'Offline · retry in 1 s'
+  );
   // The attempt is due (or its time unknown): it is reconnecting.
-  assert.equal(view({ status: 'offline', retryAt: NOW }).text, 'Offline · reconnecting…');
-  assert.equal(view({ status: 'offline', retryAt: NOW - 5 }).text, 'Offline · reconnecting…');
+  assert.equal(
+    view({ status: 'offline', retryAt: NOW }).text,
+    'Offline · reconnecting…'
+  );
+  assert.equal(
+    view({ status: 'offline', retryAt: NOW - 5 }).text,
+    'Offline · reconnecting…'
+  );
   const unknown = view({ status: 'offline' });
   assert.equal(unknown.text, 'Offline · reconnecting…');
   assert.doesNotMatch(unknown.tooltip, /Next attempt/);
@@ -60,7 +74,15 @@ test('deleted and stale are errors that say what to do', () => {
 });
 
 test('only an offline notebook reconnects on click', () => {
-  const statuses = ['connecting', 'syncing', 'connected', 'offline', 'deleted', 'stale', 'disposed'] as const;
+  const statuses = [
+    'connecting',
+    'syncing',
+    'connected',
+    'offline',
+    'deleted',
+    'stale',
+    'disposed'
+  ] as const;
   assert.deepEqual(
     statuses.filter(status => canReconnectNow({ status, hasSynced: true })),
     ['offline']
@@ -68,13 +90,41 @@ test('only an offline notebook reconnects on click', () => {
 });
 
 test('the countdown refreshes when the shown second changes, and only while offline', () => {
-  assert.equal(nextRefreshIn({ status: 'offline', hasSynced: true, retryAt: NOW + 11_200 }, NOW), 200);
-  assert.equal(nextRefreshIn({ status: 'offline', hasSynced: true, retryAt: NOW + 3_000 }, NOW), 1000);
-  assert.equal(nextRefreshIn({ status: 'offline', hasSynced: true, retryAt: NOW }, NOW), null);
-  assert.equal(nextRefreshIn({ status: 'offline', hasSynced: true }, NOW), null);
-  assert.equal(nextRefreshIn({ status: 'connected', hasSynced: true, retryAt: NOW + 5000 }, NOW), null);
+  assert.equal(
+    nextRefreshIn(
+      { status: 'offline', hasSynced: true, retryAt: NOW + 11_200 },
+      NOW
+    ),
+    200
+  );
+  assert.equal(
+    nextRefreshIn(
+      { status: 'offline', hasSynced: true, retryAt: NOW + 3_000 },
+      NOW
+    ),
+    1000
+  );
+  assert.equal(
+    nextRefreshIn({ status: 'offline', hasSynced: true, retryAt: NOW }, NOW),
+    null
+  );
+  assert.equal(
+    nextRefreshIn({ status: 'offline', hasSynced: true }, NOW),
+    null
+  );
+  assert.equal(
+    nextRefreshIn(
+      { status: 'connected', hasSynced: true, retryAt: NOW + 5000 },
+      NOW
+    ),
+    null
+  );
   // Following the refreshes walks the text down second by second.
-  const state: IConnectionState = { status: 'offline', hasSynced: true, retryAt: NOW + 2_500 };
+  const state: IConnectionState = {
+    status: 'offline',
+    hasSynced: true,
+    retryAt: NOW + 2_500
+  };
   const texts: string[] = [];
   let now = NOW;
   for (;;) {

@@ -20,7 +20,10 @@ import {
 } from '../src/cursorstate';
 
 /** A notebook-like document: cells as Maps with an id and a source Text. */
-function notebookDoc(sources: Record<string, string>, clientID?: number): Y.Doc {
+function notebookDoc(
+  sources: Record<string, string>,
+  clientID?: number
+): Y.Doc {
   const doc = new Y.Doc();
   if (clientID !== undefined) {
     doc.clientID = clientID;
@@ -60,7 +63,10 @@ function replicas(sources: Record<string, string>) {
 }
 
 /** The awareness state JSON goes through the wire as other windows receive it. */
-function relay(from: awarenessProtocol.Awareness, to: awarenessProtocol.Awareness) {
+function relay(
+  from: awarenessProtocol.Awareness,
+  to: awarenessProtocol.Awareness
+) {
   awarenessProtocol.applyAwarenessUpdate(
     to,
     awarenessProtocol.encodeAwarenessUpdate(from, [from.clientID]),
@@ -70,7 +76,9 @@ function relay(from: awarenessProtocol.Awareness, to: awarenessProtocol.Awarenes
 
 test('a position stays on its character while another replica edits before and after it', () => {
   const { a, b, sync } = replicas({ c1: 'alpha = 1\nbeta = 2' });
-  const state = selectionState(sourceOf(a, 'c1'), 'c1', [{ anchor: 5, head: 5 }]);
+  const state = selectionState(sourceOf(a, 'c1'), 'c1', [
+    { anchor: 5, head: 5 }
+  ]);
   const json = JSON.parse(JSON.stringify(state)); // as sent in the awareness
   sourceOf(b, 'c1').insert(0, '# x\n'); // concurrent, before the cursor
   sourceOf(a, 'c1').insert(sourceOf(a, 'c1').length, '\ngamma'); // after it
@@ -86,7 +94,9 @@ test('a position stays on its character while another replica edits before and a
 
 test('a position whose characters were deleted lands where they were', () => {
   const { a, b, sync } = replicas({ c1: 'abcdef' });
-  const json = selectionState(sourceOf(a, 'c1'), 'c1', [{ anchor: 1, head: 4 }]);
+  const json = selectionState(sourceOf(a, 'c1'), 'c1', [
+    { anchor: 1, head: 4 }
+  ]);
   sourceOf(b, 'c1').delete(2, 3); // "cde" goes: "abf"
   sync();
   const text = sourceOf(a, 'c1');
@@ -105,10 +115,23 @@ test('the end of the text stays the end as text is appended', () => {
 
 test('a position in another cell, or garbage, resolves to nothing', () => {
   const doc = notebookDoc({ c1: 'one', c2: 'two' });
-  const inC2 = selectionState(sourceOf(doc, 'c2'), 'c2', [{ anchor: 1, head: 1 }]);
+  const inC2 = selectionState(sourceOf(doc, 'c2'), 'c2', [
+    { anchor: 1, head: 1 }
+  ]);
   assert.equal(resolvePosition(sourceOf(doc, 'c1'), inC2.ranges[0].head), null);
-  for (const bad of [null, 'x', 42, {}, { type: 'nope' }, { item: { client: 'a', clock: -1 } }]) {
-    assert.equal(resolvePosition(sourceOf(doc, 'c1'), bad), null, JSON.stringify(bad));
+  for (const bad of [
+    null,
+    'x',
+    42,
+    {},
+    { type: 'nope' },
+    { item: { client: 'a', clock: -1 } }
+  ]) {
+    assert.equal(
+      resolvePosition(sourceOf(doc, 'c1'), bad),
+      null,
+      JSON.stringify(bad)
+    );
   }
 });
 
@@ -117,15 +140,30 @@ test("other windows' selections come through the awareness, in their cell only",
   const awA = new awarenessProtocol.Awareness(a);
   const awB = new awarenessProtocol.Awareness(b);
   try {
-    awA.setLocalStateField('user', { name: 'ada', display_name: 'Ada L.', color: 'var(--jp-collaborator-color3)' });
+    awA.setLocalStateField('user', {
+      name: 'ada',
+      display_name: 'Ada L.',
+      color: 'var(--jp-collaborator-color3)'
+    });
     awA.setLocalStateField(
       SELECTION_FIELD,
-      selectionState(sourceOf(a, 'c1'), 'c1', [{ anchor: 0, head: 5 }, { anchor: 8, head: 8 }])
+      selectionState(sourceOf(a, 'c1'), 'c1', [
+        { anchor: 0, head: 5 },
+        { anchor: 8, head: 8 }
+      ])
     );
-    awB.setLocalStateField(SELECTION_FIELD, selectionState(sourceOf(b, 'c1'), 'c1', [{ anchor: 1, head: 1 }]));
+    awB.setLocalStateField(
+      SELECTION_FIELD,
+      selectionState(sourceOf(b, 'c1'), 'c1', [{ anchor: 1, head: 1 }])
+    );
     relay(awA, awB);
     sync();
-    const seen = remoteSelections(awB.getStates(), awB.clientID, 'c1', sourceOf(b, 'c1'));
+    const seen = remoteSelections(
+      awB.getStates(),
+      awB.clientID,
+      'c1',
+      sourceOf(b, 'c1')
+    );
     assert.deepEqual(seen, [
       {
         clientID: awA.clientID,
@@ -138,19 +176,42 @@ test("other windows' selections come through the awareness, in their cell only",
       }
     ]);
     // Not in the other cell, and never our own.
-    assert.deepEqual(remoteSelections(awB.getStates(), awB.clientID, 'c2', sourceOf(b, 'c2')), []);
-    assert.deepEqual(remoteSelections(awA.getStates(), awA.clientID, 'c1', sourceOf(a, 'c1')), []);
+    assert.deepEqual(
+      remoteSelections(awB.getStates(), awB.clientID, 'c2', sourceOf(b, 'c2')),
+      []
+    );
+    assert.deepEqual(
+      remoteSelections(awA.getStates(), awA.clientID, 'c1', sourceOf(a, 'c1')),
+      []
+    );
 
     // Moving to another cell replaces the selection: gone from the first cell.
-    awA.setLocalStateField(SELECTION_FIELD, selectionState(sourceOf(a, 'c2'), 'c2', [{ anchor: 2, head: 2 }]));
+    awA.setLocalStateField(
+      SELECTION_FIELD,
+      selectionState(sourceOf(a, 'c2'), 'c2', [{ anchor: 2, head: 2 }])
+    );
     relay(awA, awB);
-    assert.deepEqual(remoteSelections(awB.getStates(), awB.clientID, 'c1', sourceOf(b, 'c1')), []);
-    assert.equal(remoteSelections(awB.getStates(), awB.clientID, 'c2', sourceOf(b, 'c2'))[0].ranges[0].head, 2);
+    assert.deepEqual(
+      remoteSelections(awB.getStates(), awB.clientID, 'c1', sourceOf(b, 'c1')),
+      []
+    );
+    assert.equal(
+      remoteSelections(
+        awB.getStates(),
+        awB.clientID,
+        'c2',
+        sourceOf(b, 'c2')
+      )[0].ranges[0].head,
+      2
+    );
 
     // The window leaves (its provider removes its state, the server relays that).
     awarenessProtocol.removeAwarenessStates(awA, [awA.clientID], 'dispose');
     relay(awA, awB);
-    assert.deepEqual(remoteSelections(awB.getStates(), awB.clientID, 'c2', sourceOf(b, 'c2')), []);
+    assert.deepEqual(
+      remoteSelections(awB.getStates(), awB.clientID, 'c2', sourceOf(b, 'c2')),
+      []
+    );
   } finally {
     awA.destroy();
     awB.destroy();
@@ -161,16 +222,29 @@ test('a selection received before the text it points into is left out until the 
   const { a, b, sync } = replicas({ c1: 'abc' });
   sourceOf(a, 'c1').insert(3, 'defgh');
   const states = new Map<number, Record<string, any>>([
-    [1, { user: { name: 'a' }, [SELECTION_FIELD]: selectionState(sourceOf(a, 'c1'), 'c1', [{ anchor: 6, head: 6 }]) }]
+    [
+      1,
+      {
+        user: { name: 'a' },
+        [SELECTION_FIELD]: selectionState(sourceOf(a, 'c1'), 'c1', [
+          { anchor: 6, head: 6 }
+        ])
+      }
+    ]
   ]);
   assert.deepEqual(remoteSelections(states, 2, 'c1', sourceOf(b, 'c1')), []);
   sync();
-  assert.deepEqual(remoteSelections(states, 2, 'c1', sourceOf(b, 'c1'))[0].ranges, [{ anchor: 6, head: 6 }]);
+  assert.deepEqual(
+    remoteSelections(states, 2, 'c1', sourceOf(b, 'c1'))[0].ranges,
+    [{ anchor: 6, head: 6 }]
+  );
 });
 
 test('a cell moved (deleted and inserted again with the same id) drops old positions', () => {
   const doc = notebookDoc({ c1: 'abc', c2: 'xyz' });
-  const old = selectionState(sourceOf(doc, 'c1'), 'c1', [{ anchor: 1, head: 1 }]);
+  const old = selectionState(sourceOf(doc, 'c1'), 'c1', [
+    { anchor: 1, head: 1 }
+  ]);
   const cells = doc.getArray<Y.Map<unknown>>('cells');
   doc.transact(() => {
     cells.delete(0, 1);
@@ -179,7 +253,9 @@ test('a cell moved (deleted and inserted again with the same id) drops old posit
     moved.set('source', new Y.Text('abc'));
     cells.push([moved]);
   });
-  const states = new Map<number, Record<string, any>>([[7, { [SELECTION_FIELD]: old }]]);
+  const states = new Map<number, Record<string, any>>([
+    [7, { [SELECTION_FIELD]: old }]
+  ]);
   assert.deepEqual(remoteSelections(states, 1, 'c1', sourceOf(doc, 'c1')), []);
 });
 
@@ -191,10 +267,33 @@ test('malformed awareness states are skipped, not thrown on', () => {
     [10, null],
     [11, { [SELECTION_FIELD]: 'c1' }],
     [12, { [SELECTION_FIELD]: { cell: 'c1', ranges: 'all' } }],
-    [13, { [SELECTION_FIELD]: { cell: 'c1', ranges: [null, { anchor: 1 }, { anchor: {}, head: [] }] } }],
+    [
+      13,
+      {
+        [SELECTION_FIELD]: {
+          cell: 'c1',
+          ranges: [null, { anchor: 1 }, { anchor: {}, head: [] }]
+        }
+      }
+    ],
     [14, { [SELECTION_FIELD]: null }],
-    [15, { user: { color: 'red; background: url(http://x)', name: '' }, [SELECTION_FIELD]: good }],
-    [16, { user: 'nobody', [SELECTION_FIELD]: { ...good, ranges: [...good.ranges, { anchor: 'x', head: 1 }] } }]
+    [
+      15,
+      {
+        user: { color: 'red; background: url(http://x)', name: '' },
+        [SELECTION_FIELD]: good
+      }
+    ],
+    [
+      16,
+      {
+        user: 'nobody',
+        [SELECTION_FIELD]: {
+          ...good,
+          ranges: [...good.ranges, { anchor: 'x', head: 1 }]
+        }
+      }
+    ]
   ]);
   const seen = remoteSelections(states, 1, 'c1', text);
   assert.deepEqual(
@@ -207,10 +306,25 @@ test('malformed awareness states are skipped, not thrown on', () => {
 });
 
 test('colours: plain CSS colours pass, anything else gets the default', () => {
-  for (const ok of ['#abc', '#a1b2c3d4', 'teal', 'var(--jp-collaborator-color7)', 'rgb(1, 2, 3)', 'hsl(120 50% 50%)']) {
+  for (const ok of [
+    '#abc',
+    '#a1b2c3d4',
+    'teal',
+    'var(--jp-collaborator-color7)',
+    'rgb(1, 2, 3)',
+    'hsl(120 50% 50%)'
+  ]) {
     assert.equal(safeColor(ok), ok);
   }
-  for (const bad of ['red;x:y', 'url(http://a)', 'var(--a); color: red', 'expression(alert(1))', '', 7, null]) {
+  for (const bad of [
+    'red;x:y',
+    'url(http://a)',
+    'var(--a); color: red',
+    'expression(alert(1))',
+    '',
+    7,
+    null
+  ]) {
     assert.equal(safeColor(bad), DEFAULT_COLOR, String(bad));
   }
 });
@@ -226,7 +340,13 @@ test('sameSelection compares the JSON', () => {
   const doc = notebookDoc({ c1: 'abc' });
   const text = sourceOf(doc, 'c1');
   const one = selectionState(text, 'c1', [{ anchor: 1, head: 1 }]);
-  assert.equal(sameSelection(one, selectionState(text, 'c1', [{ anchor: 1, head: 1 }])), true);
-  assert.equal(sameSelection(one, selectionState(text, 'c1', [{ anchor: 1, head: 2 }])), false);
+  assert.equal(
+    sameSelection(one, selectionState(text, 'c1', [{ anchor: 1, head: 1 }])),
+    true
+  );
+  assert.equal(
+    sameSelection(one, selectionState(text, 'c1', [{ anchor: 1, head: 2 }])),
+    false
+  );
   assert.equal(sameSelection(null, undefined), true);
 });

@@ -23,7 +23,10 @@ test('request URL and body', () => {
     roomApiUrl('http://h/base/', 'execute', 'dir a/nb #1.ipynb'),
     'http://h/base/api/crdtsync/execute/dir%20a/nb%20%231.ipynb'
   );
-  assert.equal(roomApiUrl('http://h/', 'save', '/x//y.ipynb'), 'http://h/api/crdtsync/save/x/y.ipynb');
+  assert.equal(
+    roomApiUrl('http://h/', 'save', '/x//y.ipynb'),
+    'http://h/api/crdtsync/save/x/y.ipynb'
+  );
   assert.equal(encodePath('a/ü?.ipynb'), 'a/%C3%BC%3F.ipynb');
   assert.deepEqual(executeBody(['c1']), { cell_id: 'c1' });
   assert.deepEqual(executeBody(['c1', 'c2']), { cell_ids: ['c1', 'c2'] });
@@ -31,13 +34,22 @@ test('request URL and body', () => {
 });
 
 test('error messages say why the cells did not run', () => {
-  assert.match(executeErrorMessage(0, 'Failed to fetch'), /cannot be reached \(Failed to fetch\)/);
+  assert.match(
+    executeErrorMessage(0, 'Failed to fetch'),
+    /cannot be reached \(Failed to fetch\)/
+  );
   assert.equal(
-    executeErrorMessage(400, "The notebook's kernel 'julia' is not installed on the server"),
+    executeErrorMessage(
+      400,
+      "The notebook's kernel 'julia' is not installed on the server"
+    ),
     "The cells were not run: The notebook's kernel 'julia' is not installed on the server"
   );
   assert.match(executeErrorMessage(403, 'Forbidden'), /may not run code/);
-  assert.match(executeErrorMessage(404, "No cell with id 'x'"), /No cell with id 'x'/);
+  assert.match(
+    executeErrorMessage(404, "No cell with id 'x'"),
+    /No cell with id 'x'/
+  );
   assert.match(executeErrorMessage(500, 'boom'), /answered 500 \(boom\)/);
 });
 
@@ -63,7 +75,10 @@ test('cells asked for together go in one request, in order; later ones wait thei
   // Asked while the first request is under way: the next request, after it.
   const second = ['d', 'e'].map(id => batcher.request(id));
   const executions = await Promise.all([...first, ...second]);
-  assert.deepEqual(server.requests, [['a', 'b', 'c'], ['d', 'e']]);
+  assert.deepEqual(server.requests, [
+    ['a', 'b', 'c'],
+    ['d', 'e']
+  ]);
   assert.deepEqual(
     executions.map(e => `${e.cell_id}:${e.msg_id}`),
     ['a:m0', 'b:m1', 'c:m2', 'd:m3', 'e:m4']
@@ -80,7 +95,10 @@ test('a refused request fails every cell of its batch with the same error, and t
     }
     return ids.map(cell_id => ({ cell_id, msg_id: 'ok' }));
   });
-  const failed = await Promise.allSettled([batcher.request('a'), batcher.request('b')]);
+  const failed = await Promise.allSettled([
+    batcher.request('a'),
+    batcher.request('b')
+  ]);
   assert.deepEqual(
     failed.map(r => (r.status === 'rejected' ? r.reason : r.status)),
     [refusal, refusal]
@@ -91,17 +109,27 @@ test('a refused request fails every cell of its batch with the same error, and t
 test('nothing is sent when the room cannot confirm the edits first', async () => {
   const server = fakeServer();
   const offline = new Error('offline');
-  const batcher = new ExecutionBatcher(server.send, () => Promise.reject(offline));
+  const batcher = new ExecutionBatcher(server.send, () =>
+    Promise.reject(offline)
+  );
   await assert.rejects(batcher.request('a'), offline);
   assert.deepEqual(server.requests, []);
 });
 
 test('an answer that misses a cell fails that cell only', async () => {
-  const batcher = new ExecutionBatcher(async () => [{ cell_id: 'a', msg_id: 'm' }]);
-  const [a, b] = await Promise.allSettled([batcher.request('a'), batcher.request('b')]);
+  const batcher = new ExecutionBatcher(async () => [
+    { cell_id: 'a', msg_id: 'm' }
+  ]);
+  const [a, b] = await Promise.allSettled([
+    batcher.request('a'),
+    batcher.request('b')
+  ]);
   assert.equal(a.status, 'fulfilled');
   assert.equal(b.status, 'rejected');
-  assert.match((b as PromiseRejectedResult).reason.message, /did not queue cell b/);
+  assert.match(
+    (b as PromiseRejectedResult).reason.message,
+    /did not queue cell b/
+  );
 });
 
 /** A notebook document as the server lays it out, with one code cell. */
@@ -114,7 +142,9 @@ function notebookDoc() {
   cell.set('metadata', new Y.Map());
   cells.push([cell]);
   const record = (value: object) =>
-    doc.transact(() => (cell.get('metadata') as Y.Map<any>).set('crdtsync', value));
+    doc.transact(() =>
+      (cell.get('metadata') as Y.Map<any>).set('crdtsync', value)
+    );
   return { doc, cells, cell, record };
 }
 
@@ -166,7 +196,11 @@ test('a deleted cell, and a wait that is stopped, end the wait', async () => {
 
   const other = notebookDoc();
   let stop!: () => void;
-  const stopped = waitForExecution(other.cell, 'm1', new Promise<void>(r => (stop = r)));
+  const stopped = waitForExecution(
+    other.cell,
+    'm1',
+    new Promise<void>(r => (stop = r))
+  );
   stop();
   assert.equal(await stopped, 'stopped');
   // A cell that is already gone.

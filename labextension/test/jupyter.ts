@@ -9,11 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ServerConnection } from '@jupyterlab/services';
 
-export const hasJupyter = spawnSync('jupyter', ['server', '--version']).status === 0;
+export const hasJupyter =
+  spawnSync('jupyter', ['server', '--version']).status === 0;
 
 /** Whether the kernel can make widgets: the widget tests need a real ipykernel with ipywidgets. */
 export const hasIpywidgets =
-  hasJupyter && spawnSync('python', ['-c', 'import ipywidgets, ipykernel']).status === 0;
+  hasJupyter &&
+  spawnSync('python', ['-c', 'import ipywidgets, ipykernel']).status === 0;
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
@@ -34,7 +36,9 @@ export async function until<T>(
       lastError = e; // not yet; said on time-out, since it may be why
     }
     if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
+      throw new Error(
+        `timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`
+      );
     }
     await sleep(50);
   }
@@ -55,7 +59,10 @@ function freePort(): Promise<number> {
  * A notebook of cells of one type: from a list of sources, with ids `cell-0`, `cell-1`, ...;
  * from a record, with its keys as ids (in the record's order).
  */
-export function notebook(sources: string[] | Record<string, string>, cellType = 'code'): object {
+export function notebook(
+  sources: string[] | Record<string, string>,
+  cellType = 'code'
+): object {
   const cells = Array.isArray(sources)
     ? sources.map((source, i) => [`cell-${i}`, source])
     : Object.entries(sources);
@@ -99,7 +106,10 @@ export class JupyterServer {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(this.root, '.cfg') }
+        env: {
+          ...process.env,
+          JUPYTER_CONFIG_DIR: path.join(this.root, '.cfg')
+        }
       }
     );
     this._process = server;
@@ -130,7 +140,10 @@ export class JupyterServer {
     });
   }
 
-  fetch(p: string, init: { method?: string; body?: string } = {}): Promise<Response> {
+  fetch(
+    p: string,
+    init: { method?: string; body?: string } = {}
+  ): Promise<Response> {
     return fetch(`http://127.0.0.1:${this.port}/${p}`, {
       ...init,
       headers: { Authorization: `token ${this.token}` }

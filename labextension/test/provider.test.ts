@@ -210,11 +210,14 @@ test('connects, syncs both ways, resolves ready', async () => {
   assert.equal(provider.status, 'connected');
   assert.equal(provider.hasSynced, true);
   assert.equal(room.last.binaryType, 'arraybuffer');
-  assert.deepEqual(
-    doc.getArray('cells').toArray().sort(),
-    ['from room', 'from window']
-  );
-  assert.deepEqual(room.doc.getArray('cells').toArray().sort(), ['from room', 'from window']);
+  assert.deepEqual(doc.getArray('cells').toArray().sort(), [
+    'from room',
+    'from window'
+  ]);
+  assert.deepEqual(room.doc.getArray('cells').toArray().sort(), [
+    'from room',
+    'from window'
+  ]);
   // Live updates both ways.
   doc.getText('t').insert(0, 'abc');
   assert.equal(room.doc.getText('t').toString(), 'abc');
@@ -242,7 +245,10 @@ test('network loss: offline with capped exponential backoff, reset after sync', 
     assert.equal(last.status, 'offline');
     delays.push(last.retryInMs!);
   }
-  assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.deepEqual(
+    delays,
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+  );
   assert.equal(provider.attempt, 9);
   // The server comes back: the next attempt syncs, and once the connection has lasted
   // the backoff starts over.
@@ -371,7 +377,10 @@ test('awareness: local state is announced, others are forgotten on disconnect', 
   });
   await a.provider.ready;
   await b.ready;
-  a.provider.awareness.setLocalStateField('user', { name: 'Ada', color: '#f00' });
+  a.provider.awareness.setLocalStateField('user', {
+    name: 'Ada',
+    color: '#f00'
+  });
   const seen = b.awareness.getStates().get(a.doc.clientID);
   assert.deepEqual(seen, { user: { name: 'Ada', color: '#f00' } });
   // b loses its connection: a's cursor must not linger in b.

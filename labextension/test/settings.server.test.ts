@@ -83,10 +83,15 @@ interface IWindow {
 
 async function openWindow(): Promise<IWindow> {
   // JupyterLab's settings API lives under its app URL.
-  const serverSettings = ServerConnection.makeSettings({ ...server.settings, appUrl: 'lab' });
+  const serverSettings = ServerConnection.makeSettings({
+    ...server.settings,
+    appUrl: 'lab'
+  });
   const registry = new Registry(new SettingManager({ serverSettings }));
   await registry.load(THEMES);
-  const settings = { set: (key: string, value: unknown) => registry.set(THEMES, key, value) };
+  const settings = {
+    set: (key: string, value: unknown) => registry.set(THEMES, key, value)
+  };
   const refusals: string[] = [];
   const session = new SettingsSession({
     registry: registry as unknown as ISettingRegistry,
@@ -100,7 +105,12 @@ async function openWindow(): Promise<IWindow> {
 }
 
 function fileValues(): any {
-  const file = path.join(settingsDir, '@jupyterlab', 'apputils-extension', 'themes.jupyterlab-settings');
+  const file = path.join(
+    settingsDir,
+    '@jupyterlab',
+    'apputils-extension',
+    'themes.jupyterlab-settings'
+  );
   try {
     return JSON.parse(
       fs
@@ -116,36 +126,70 @@ function fileValues(): any {
 
 const user = (w: IWindow, key: string) => w.registry.values(THEMES)[key];
 
-test('a setting saved in one window reaches the other and the file', { skip: !hasJupyter }, async () => {
-  const [a, b] = [await openWindow(), await openWindow()];
-  await a.settings.set('theme', 'JupyterLab Dark');
-  await until('b has the theme', () => user(b, 'theme') === 'JupyterLab Dark');
-  assert.ok(b.registry.changed > 0, "b's registry reloaded the plugin");
-  await until('the file has it', () => fileValues()?.theme === 'JupyterLab Dark');
-});
-
-test('two windows saving different settings at once both keep theirs', { skip: !hasJupyter }, async () => {
-  const [a, b] = [await openWindow(), await openWindow()];
-  await Promise.all([
-    a.settings.set('theme-scrollbars', true),
-    b.settings.set('theme', 'JupyterLab Light')
-  ]);
-  for (const w of [a, b]) {
-    await until('both changes everywhere', () => user(w, 'theme-scrollbars') === true && user(w, 'theme') === 'JupyterLab Light');
+test(
+  'a setting saved in one window reaches the other and the file',
+  { skip: !hasJupyter },
+  async () => {
+    const [a, b] = [await openWindow(), await openWindow()];
+    await a.settings.set('theme', 'JupyterLab Dark');
+    await until(
+      'b has the theme',
+      () => user(b, 'theme') === 'JupyterLab Dark'
+    );
+    assert.ok(b.registry.changed > 0, "b's registry reloaded the plugin");
+    await until(
+      'the file has it',
+      () => fileValues()?.theme === 'JupyterLab Dark'
+    );
   }
-  await until('the file has both', () => fileValues()?.['theme-scrollbars'] === true && fileValues()?.theme === 'JupyterLab Light');
-});
+);
 
-test('a change the room refuses is undone, and the window goes on', { skip: !hasJupyter }, async () => {
-  const [a, b] = [await openWindow(), await openWindow()];
-  const before = user(b, 'theme');
-  await assert.rejects(a.settings.set('theme', 'x'.repeat(5000)));
-  await until('the refusal was reported', () => a.refusals.length > 0);
-  assert.match(a.refusals[0], /max_setting_bytes/);
-  await a.session.ready;
-  await until("a's registry is back to the room's value", () => user(a, 'theme') === before);
-  assert.equal(user(b, 'theme'), before);
-  // The new binding works.
-  await a.settings.set('theme', 'JupyterLab Dark');
-  await until('b follows again', () => user(b, 'theme') === 'JupyterLab Dark');
-});
+test(
+  'two windows saving different settings at once both keep theirs',
+  { skip: !hasJupyter },
+  async () => {
+    const [a, b] = [await openWindow(), await openWindow()];
+    await Promise.all([
+      a.settings.set('theme-scrollbars', true),
+      b.settings.set('theme', 'JupyterLab Light')
+    ]);
+    for (const w of [a, b]) {
+      await until(
+        'both changes everywhere',
+        () =>
+          user(w, 'theme-scrollbars') === true &&
+          user(w, 'theme') === 'JupyterLab Light'
+      );
+    }
+    await until(
+      'the file has both',
+      () =>
+        fileValues()?.['theme-scrollbars'] === true &&
+        fileValues()?.theme === 'JupyterLab Light'
+    );
+  }
+);
+
+test(
+  'a change the room refuses is undone, and the window goes on',
+  { skip: !hasJupyter },
+  async () => {
+    const [a, b] = [await openWindow(), await openWindow()];
+    const before = user(b, 'theme');
+    await assert.rejects(a.settings.set('theme', 'x'.repeat(5000)));
+    await until('the refusal was reported', () => a.refusals.length > 0);
+    assert.match(a.refusals[0], /max_setting_bytes/);
+    await a.session.ready;
+    await until(
+      "a's registry is back to the room's value",
+      () => user(a, 'theme') === before
+    );
+    assert.equal(user(b, 'theme'), before);
+    // The new binding works.
+    await a.settings.set('theme', 'JupyterLab Dark');
+    await until(
+      'b follows again',
+      () => user(b, 'theme') === 'JupyterLab Dark'
+    );
+  }
+);

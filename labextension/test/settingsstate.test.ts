@@ -51,7 +51,10 @@ test('two windows changing different settings at once both keep their change', (
   sync(first, second);
   for (const doc of [first, second]) {
     const state = readPlugin(doc, THEMES)!;
-    assert.deepEqual(state.values, { theme: 'JupyterLab Light', 'theme-scrollbars': true });
+    assert.deepEqual(state.values, {
+      theme: 'JupyterLab Light',
+      'theme-scrollbars': true
+    });
     assert.ok(isConsistent(state), state.raw);
     assert.ok(state.raw.includes('// mine'));
   }
@@ -73,12 +76,22 @@ test('a change made from an older text does not undo what it did not touch', () 
 test('the same setting changed twice converges to one value', () => {
   const [first, second] = twoWindows();
   writePlugin(first, THEMES, BASE.replace('Dark', 'Light'), BASE, 'a');
-  writePlugin(second, THEMES, BASE.replace('Dark', 'Dark High Contrast'), BASE, 'b');
+  writePlugin(
+    second,
+    THEMES,
+    BASE.replace('Dark', 'Dark High Contrast'),
+    BASE,
+    'b'
+  );
   sync(first, second);
   const one = readPlugin(first, THEMES)!;
   assert.deepEqual(one.values, readPlugin(second, THEMES)!.values);
   assert.equal(one.raw, readPlugin(second, THEMES)!.raw);
-  assert.ok(['JupyterLab Light', 'JupyterLab Dark High Contrast'].includes(one.values.theme as string));
+  assert.ok(
+    ['JupyterLab Light', 'JupyterLab Dark High Contrast'].includes(
+      one.values.theme as string
+    )
+  );
 });
 
 test('text diffs never split a surrogate pair', () => {

@@ -37,13 +37,18 @@ function b64(bytes: number[]): string {
 
 function bytesOf(view: unknown): number[] {
   assert.ok(view instanceof DataView, `a DataView, got ${String(view)}`);
-  return Array.from(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return Array.from(
+    new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+  );
 }
 
 test('reads an entry as the server writes it', () => {
   const doc = new Y.Doc();
   const widgets = doc.getMap<unknown>(WIDGETS_ROOT);
-  widgets.set('m1', entryMap({ value: 42, description: 'slider', layout: 'IPY_MODEL_l1' }));
+  widgets.set(
+    'm1',
+    entryMap({ value: 42, description: 'slider', layout: 'IPY_MODEL_l1' })
+  );
   const entry = readWidgetEntry(widgets.get('m1'));
   assert.deepEqual(entry, {
     model_name: 'IntSliderModel',
@@ -96,11 +101,17 @@ test('serialized state: a copy, with base64 and hex buffers put back at their pa
   assert.deepEqual(bytesOf((state.fresh as any).x), [1]);
   assert.equal(state.format, 'png');
   (state.nested as any).parts[0] = 99;
-  assert.equal(readWidgetEntry(widgets.get('img'))!.state.nested, entry.state.nested);
+  assert.equal(
+    readWidgetEntry(widgets.get('img'))!.state.nested,
+    entry.state.nested
+  );
   assert.deepEqual((widgets.toJSON().img as any).state.nested.parts, [0, null]);
 
   // Only some attributes: their buffers come along, nothing else.
-  assert.deepEqual(Object.keys(serializedState(entry, ['format', 'value'])).sort(), ['format', 'value']);
+  assert.deepEqual(
+    Object.keys(serializedState(entry, ['format', 'value'])).sort(),
+    ['format', 'value']
+  );
   assert.deepEqual(Object.keys(serializedState(entry, ['nope'])), []);
 });
 
@@ -141,17 +152,27 @@ test('changes: added, removed, attributes changed', () => {
   assert.equal(changes.changedKeys.size, 0);
 
   changes = observe(widgets, () => {
-    const state = (widgets.get('a') as Y.Map<unknown>).get('state') as Y.Map<unknown>;
+    const state = (widgets.get('a') as Y.Map<unknown>).get(
+      'state'
+    ) as Y.Map<unknown>;
     state.set('value', 10);
     state.set('description', 'x');
-    (widgets.get('b') as Y.Map<unknown>).set('buffers', [{ path: ['data'], encoding: 'base64', data: '' }]);
+    (widgets.get('b') as Y.Map<unknown>).set('buffers', [
+      { path: ['data'], encoding: 'base64', data: '' }
+    ]);
   });
   assert.deepEqual(changes.added.size + changes.removed.size, 0);
-  assert.deepEqual(sorted(changes.changedKeys.get('a')!), ['description', 'value']);
+  assert.deepEqual(sorted(changes.changedKeys.get('a')!), [
+    'description',
+    'value'
+  ]);
   assert.deepEqual(sorted(changes.changedKeys.get('b')!), ['data']);
 
   changes = observe(widgets, () => {
-    (widgets.get('b') as Y.Map<unknown>).set('state', new Y.Map(Object.entries({ value: 3, max: 9 })));
+    (widgets.get('b') as Y.Map<unknown>).set(
+      'state',
+      new Y.Map(Object.entries({ value: 3, max: 9 }))
+    );
     widgets.delete('a');
   });
   assert.deepEqual(sorted(changes.removed), ['a']);
@@ -190,10 +211,19 @@ test('changes from a remote replica (as the server sends them) read the same', (
   };
   const remote = server.getMap<unknown>(WIDGETS_ROOT);
   send(() => remote.set('s', entryMap({ value: 7 })));
-  send(() => ((remote.get('s') as Y.Map<unknown>).get('state') as Y.Map<unknown>).set('value', 42));
+  send(() =>
+    ((remote.get('s') as Y.Map<unknown>).get('state') as Y.Map<unknown>).set(
+      'value',
+      42
+    )
+  );
   send(() => remote.delete('s'));
   assert.deepEqual(
-    seen.map(c => [sorted(c.added), sorted(c.removed), [...c.changedKeys].map(([k, v]) => [k, sorted(v)])]),
+    seen.map(c => [
+      sorted(c.added),
+      sorted(c.removed),
+      [...c.changedKeys].map(([k, v]) => [k, sorted(v)])
+    ]),
     [
       [['s'], [], []],
       [[], [], [['s', ['value']]]],
@@ -203,12 +233,18 @@ test('changes from a remote replica (as the server sends them) read the same', (
 });
 
 test('updatedKeys: the attributes of update and echo_update messages', () => {
-  assert.deepEqual(updatedKeys({ method: 'update', state: { value: 1, max: 2 }, buffer_paths: [['data', 0]] }), [
-    'value',
-    'max',
-    'data'
-  ]);
-  assert.deepEqual(updatedKeys({ method: 'echo_update', state: { value: 3 } }), ['value']);
+  assert.deepEqual(
+    updatedKeys({
+      method: 'update',
+      state: { value: 1, max: 2 },
+      buffer_paths: [['data', 0]]
+    }),
+    ['value', 'max', 'data']
+  );
+  assert.deepEqual(
+    updatedKeys({ method: 'echo_update', state: { value: 3 } }),
+    ['value']
+  );
   assert.deepEqual(updatedKeys({ method: 'custom', content: {} }), []);
   assert.deepEqual(updatedKeys({ method: 'update' }), []);
   assert.deepEqual(updatedKeys(null), []);
