@@ -53,7 +53,12 @@ export interface IVersionDiff {
 /** `GET api/crdtsync/history/{path}/{version}[?diff=...]`. */
 export interface IVersion extends IVersionInfo {
   /** The notebook at that version (nbformat 4 JSON). */
-  content: { cells: any[]; metadata?: any; nbformat?: number; nbformat_minor?: number };
+  content: {
+    cells: any[];
+    metadata?: any;
+    nbformat?: number;
+    nbformat_minor?: number;
+  };
   /** The shared document's id of each cell, in order. */
   cell_ids: string[];
   diff?: IVersionDiff;
@@ -65,7 +70,11 @@ export interface IRestoreResult {
   cell_ids?: string[];
 }
 
-function historyUrl(baseUrl: string, endpoint: 'history' | 'restore', path: string): string {
+function historyUrl(
+  baseUrl: string,
+  endpoint: 'history' | 'restore',
+  path: string
+): string {
   return URLExt.join(baseUrl, 'api/crdtsync', endpoint, encodePath(path));
 }
 
@@ -93,11 +102,18 @@ export function readVersion(
   settings: ServerConnection.ISettings,
   diffTo?: number | 'now'
 ): Promise<IVersion> {
-  let url = URLExt.join(historyUrl(settings.baseUrl, 'history', path), String(version));
+  let url = URLExt.join(
+    historyUrl(settings.baseUrl, 'history', path),
+    String(version)
+  );
   if (diffTo !== undefined) {
     url += `?diff=${encodeURIComponent(String(diffTo))}`;
   }
-  return getJson<IVersion>(url, settings, describe(`read version ${version} of ${path}`));
+  return getJson<IVersion>(
+    url,
+    settings,
+    describe(`read version ${version} of ${path}`)
+  );
 }
 
 /** Restores the whole version, or only the cells `cellIds` of it. */
@@ -112,12 +128,19 @@ export function restoreVersion(
     historyUrl(settings.baseUrl, 'restore', path),
     body,
     settings,
-    describe(cellIds ? `restore the cell from version ${version}` : `restore version ${version}`)
+    describe(
+      cellIds
+        ? `restore the cell from version ${version}`
+        : `restore version ${version}`
+    )
   );
 }
 
 /** A list entry as one line: "3 · 08:10:40 · bob · 1 cell changed (restored from 1)". */
-export function describeVersion(info: IVersionInfo, now: Date = new Date()): string {
+export function describeVersion(
+  info: IVersionInfo,
+  now: Date = new Date()
+): string {
   const parts = [
     formatTime(info.time, now),
     info.authors.length ? info.authors.map(shortAuthor).join(', ') : '—',

@@ -14,7 +14,11 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { IRenderMime, IRenderMimeRegistry, OutputModel } from '@jupyterlab/rendermime';
+import {
+  IRenderMime,
+  IRenderMimeRegistry,
+  OutputModel
+} from '@jupyterlab/rendermime';
 import { ServerConnection } from '@jupyterlab/services';
 import { Panel, Widget } from '@lumino/widgets';
 
@@ -87,7 +91,12 @@ export class HistoryPanel extends Panel {
     this._listNode.setAttribute('aria-label', 'Versions, newest first');
     this._listNode.tabIndex = -1;
     this._listNode.addEventListener('keydown', event => this._onListKey(event));
-    top.node.append(this._pathNode, this._errorNode, this._noticeNode, this._listNode);
+    top.node.append(
+      this._pathNode,
+      this._errorNode,
+      this._noticeNode,
+      this._listNode
+    );
     this.addWidget(top);
 
     this._detail = new Panel();
@@ -210,7 +219,9 @@ export class HistoryPanel extends Panel {
     }
     for (const info of this._versions) {
       const item = element('li', 'jp-crdtsync-HistoryItem');
-      item.title = info.authors.length ? `Authors: ${info.authors.join(', ')}` : 'No authors';
+      item.title = info.authors.length
+        ? `Authors: ${info.authors.join(', ')}`
+        : 'No authors';
       item.tabIndex = 0;
       item.setAttribute('role', 'option');
       item.dataset.version = String(info.version);
@@ -236,9 +247,9 @@ export class HistoryPanel extends Panel {
   }
 
   private _onListKey(event: KeyboardEvent): void {
-    const item = (event.target as HTMLElement).closest('.jp-crdtsync-HistoryItem') as
-      | HTMLElement
-      | null;
+    const item = (event.target as HTMLElement).closest(
+      '.jp-crdtsync-HistoryItem'
+    ) as HTMLElement | null;
     if (!item) {
       return;
     }
@@ -248,13 +259,18 @@ export class HistoryPanel extends Panel {
     } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
       event.preventDefault();
       const next = (
-        event.key === 'ArrowDown' ? item.nextElementSibling : item.previousElementSibling
+        event.key === 'ArrowDown'
+          ? item.nextElementSibling
+          : item.previousElementSibling
       ) as HTMLElement | null;
       next?.focus();
     }
   }
 
-  private async _showVersion(version: number, announce: boolean): Promise<void> {
+  private async _showVersion(
+    version: number,
+    announce: boolean
+  ): Promise<void> {
     const path = this._path;
     if (!path) {
       return;
@@ -303,7 +319,9 @@ export class HistoryPanel extends Panel {
     head.node.appendChild(
       element('h3', undefined, `Version ${read.version} (read-only)`)
     );
-    head.node.appendChild(element('div', 'jp-crdtsync-HistoryMeta', describeVersion(read)));
+    head.node.appendChild(
+      element('div', 'jp-crdtsync-HistoryMeta', describeVersion(read))
+    );
     const summary = read.diff?.summary;
     if (summary) {
       const parts = [
@@ -316,21 +334,30 @@ export class HistoryPanel extends Panel {
         element(
           'div',
           'jp-crdtsync-HistorySummary',
-          parts.length ? `Since this version: ${parts.join(', ')}.` : 'Same cells as now.'
+          parts.length
+            ? `Since this version: ${parts.join(', ')}.`
+            : 'Same cells as now.'
         )
       );
     }
-    const restoreAll = element('button', 'jp-mod-styled jp-mod-accept', 'Restore this version');
+    const restoreAll = element(
+      'button',
+      'jp-mod-styled jp-mod-accept',
+      'Restore this version'
+    );
     restoreAll.dataset.action = 'restore-version';
-    restoreAll.addEventListener('click', () =>
-      void this._restore(path, read.version, undefined, restoreAll)
+    restoreAll.addEventListener(
+      'click',
+      () => void this._restore(path, read.version, undefined, restoreAll)
     );
     head.node.appendChild(restoreAll);
     this._detail.addWidget(head);
 
     read.content.cells.forEach((cell, index) => {
       const id = read.cell_ids[index] ?? cell.id;
-      this._detail.addWidget(this._renderCell(path, read.version, cell, id, diffs.get(id)));
+      this._detail.addWidget(
+        this._renderCell(path, read.version, cell, id, diffs.get(id))
+      );
     });
   }
 
@@ -344,7 +371,11 @@ export class HistoryPanel extends Panel {
     const box = new Panel();
     box.addClass('jp-crdtsync-HistoryCell');
     box.node.dataset.cellId = id;
-    const change = diff ? (diff.change === 'changed' && diff.moved ? 'changed' : diff.change) : '';
+    const change = diff
+      ? diff.change === 'changed' && diff.moved
+        ? 'changed'
+        : diff.change
+      : '';
     if (change) {
       box.addClass('jp-crdtsync-mod-differs');
       box.node.dataset.change = change;
@@ -358,27 +389,41 @@ export class HistoryPanel extends Panel {
     bar.node.appendChild(element('span', 'jp-crdtsync-HistoryCellKind', kind));
     if (change) {
       bar.node.appendChild(
-        element('span', 'jp-crdtsync-HistoryBadge', CHANGE_LABELS[change] ?? change)
+        element(
+          'span',
+          'jp-crdtsync-HistoryBadge',
+          CHANGE_LABELS[change] ?? change
+        )
       );
     }
     if (change === 'removed' || change === 'changed') {
       const button = element('button', 'jp-mod-styled', 'Restore this cell');
       button.dataset.action = 'restore-cell';
-      button.addEventListener('click', () => void this._restore(path, version, [id], button));
+      button.addEventListener(
+        'click',
+        () => void this._restore(path, version, [id], button)
+      );
       bar.node.appendChild(button);
     }
     box.addWidget(bar);
 
     const source = joinSource(cell.source);
     if (cell.cell_type === 'markdown') {
-      box.addWidget(this._render({ 'text/markdown': source }, 'jp-crdtsync-HistoryMarkdown'));
+      box.addWidget(
+        this._render({ 'text/markdown': source }, 'jp-crdtsync-HistoryMarkdown')
+      );
     } else {
-      const pre = new Widget({ node: element('pre', 'jp-crdtsync-HistorySource', source) });
+      const pre = new Widget({
+        node: element('pre', 'jp-crdtsync-HistorySource', source)
+      });
       box.addWidget(pre);
     }
     if (diff?.source_diff && change === 'changed') {
       const details = element('details', 'jp-crdtsync-HistoryDiff');
-      details.append(element('summary', undefined, 'What changed'), element('pre', undefined, diff.source_diff));
+      details.append(
+        element('summary', undefined, 'What changed'),
+        element('pre', undefined, diff.source_diff)
+      );
       box.addWidget(new Widget({ node: details }));
     }
     for (const output of cell.outputs ?? []) {
@@ -423,9 +468,16 @@ export class HistoryPanel extends Panel {
   ): Promise<void> {
     button.disabled = true;
     this._showError('');
-    this._showNotice(cellIds ? 'Restoring the cell...' : `Restoring version ${version}...`);
+    this._showNotice(
+      cellIds ? 'Restoring the cell...' : `Restoring version ${version}...`
+    );
     try {
-      const result = await restoreVersion(path, version, this._settings, cellIds);
+      const result = await restoreVersion(
+        path,
+        version,
+        this._settings,
+        cellIds
+      );
       this._showNotice(
         cellIds
           ? `Restored the cell from version ${version} (now version ${result.version}).`
@@ -446,7 +498,7 @@ export class HistoryPanel extends Panel {
       return;
     }
     this._errorNode.textContent = message;
-    this._errorNode.dataset.source = message ? source ?? 'list' : '';
+    this._errorNode.dataset.source = message ? (source ?? 'list') : '';
     this._errorNode.hidden = !message;
   }
 
@@ -500,7 +552,10 @@ export const historyPlugin: JupyterFrontEndPlugin<void> = {
         window.requestAnimationFrame(() => panel.focusList());
       }
     });
-    palette?.addItem({ command: OPEN_HISTORY_COMMAND, category: 'Notebook Operations' });
+    palette?.addItem({
+      command: OPEN_HISTORY_COMMAND,
+      category: 'Notebook Operations'
+    });
     app.docRegistry.addWidgetExtension('Notebook', {
       createNew: (notebook: NotebookPanel) => {
         const button = new ToolbarButton({
@@ -512,7 +567,9 @@ export const historyPlugin: JupyterFrontEndPlugin<void> = {
             void app.commands.execute(OPEN_HISTORY_COMMAND);
           }
         });
-        if (!notebook.toolbar.insertAfter('cellType', 'crdtsyncHistory', button)) {
+        if (
+          !notebook.toolbar.insertAfter('cellType', 'crdtsyncHistory', button)
+        ) {
           notebook.toolbar.addItem('crdtsyncHistory', button);
         }
         return button;

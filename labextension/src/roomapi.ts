@@ -51,7 +51,12 @@ export function postJson<T>(
   settings: ServerConnection.ISettings,
   describe: (status: number, serverMessage: string) => string
 ): Promise<T> {
-  return requestJson<T>(url, { method: 'POST', body: JSON.stringify(body) }, settings, describe);
+  return requestJson<T>(
+    url,
+    { method: 'POST', body: JSON.stringify(body) },
+    settings,
+    describe
+  );
 }
 
 /** GET a JSON answer; errors as `postJson`. */
