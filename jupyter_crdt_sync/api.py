@@ -34,6 +34,9 @@ class StatusHandler(_RoomsHandler):
     @authorized
     async def get(self) -> None:
         self.set_header("Content-Type", "application/json")
+        # The settings room opens just after the server starts: a status asked for in that
+        # moment waits for it rather than saying there is none (the event is set either way).
+        await self.settings["crdtsync_settings_ready"].wait()
         settings_room = self.settings.get("crdtsync_settings_room")
         self.finish(
             json.dumps(
